@@ -1,0 +1,122 @@
+//! The command line, as clap definitions and nothing else: the doc comments here are the help
+//! text and the man pages. Resolution of settings and the work itself live in the subcommand
+//! modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Large language model runner: a drop-in replacement for Ollama built on llama.cpp.
+#[derive(Debug, Parser)]
+#[command(name = "rollama", disable_version_flag = true)]
+pub struct Cli {
+    /// Show version information
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start rollama
+    #[command(alias = "start", after_help = serve_env_help())]
+    Serve,
+    /// Create a model from a Modelfile
+    Create(CreateArgs),
+    /// Show information for a model
+    Show(ShowArgs),
+    /// Run a model
+    Run(RunArgs),
+    /// Stop a running model
+    Stop(NotYet),
+    /// Pull a model from a registry
+    Pull(NotYet),
+    /// Push a model to a registry
+    Push(NotYet),
+    /// List models
+    #[command(alias = "ls")]
+    List(ListArgs),
+    /// List running models
+    Ps(NotYet),
+    /// Copy a model
+    Cp(NotYet),
+    /// Remove a model
+    Rm(RmArgs),
+}
+
+fn serve_env_help() -> String {
+    let mut s = String::from("Environment Variables:\n");
+    for (name, doc) in crate::envconfig::VARIABLES {
+        s.push_str(&format!("      {name:<24} {doc}\n"));
+    }
+    s
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name of the model to create
+    pub model: String,
+    /// Name of the Modelfile
+    #[arg(short = 'f', long = "file", default_value = "Modelfile")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Name of the model
+    pub model: String,
+    /// Show license of a model
+    #[arg(long)]
+    pub license: bool,
+    /// Show Modelfile of a model
+    #[arg(long)]
+    pub modelfile: bool,
+    /// Show parameters of a model
+    #[arg(long)]
+    pub parameters: bool,
+    /// Show template of a model
+    #[arg(long)]
+    pub template: bool,
+    /// Show system message of a model
+    #[arg(long)]
+    pub system: bool,
+    /// Show detailed model information
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Name of the model
+    pub model: String,
+    /// Prompt; with no prompt and a terminal, an interactive session starts
+    pub prompt: Vec<String>,
+    /// Duration to keep a model loaded (e.g. 5m)
+    #[arg(long)]
+    pub keepalive: Option<String>,
+    /// Show timings for response
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only list models whose name starts with this (case-insensitive)
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Models to remove
+    #[arg(required = true)]
+    pub models: Vec<String>,
+}
+
+/// Arguments of a command that is not built yet: accepted so the command can say so.
+#[derive(Debug, Args)]
+pub struct NotYet {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<String>,
+}

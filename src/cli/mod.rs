@@ -1,0 +1,106 @@
+//! The command line: [`args`] holds the clap definitions, each subcommand has its module, and
+//! [`run`] dispatches. Every subcommand but `serve` is a thin client of a running server over
+//! [`crate::api::client`]; only `serve.rs` touches the server. The CLI never imports the engine,
+//! scheduler or blob store.
+
+pub mod args;
+pub mod create;
+pub mod format;
+pub mod list;
+pub mod repl;
+pub mod rm;
+pub mod run;
+pub mod serve;
+pub mod show;
+pub mod stats;
+
+use crate::api::client::{Client, ClientError};
+use crate::envconfig::Config;
+use args::{Cli, Command};
+
+/// A failure the CLI reports as `Error: <message>` on stderr with exit code 1.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> CliError {
+        CliError(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> CliError {
+        CliError(e.to_string())
+    }
+}
+
+pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
+    let client = Client::new(config.host.base_url());
+    if cli.version {
+        return version(&client).await;
+    }
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return Ok(());
+    };
+    if !matches!(command, Command::Serve) {
+        heartbeat(&client).await?;
+    }
+    match command {
+        Command::Serve => serve::serve(config).await,
+        Command::Create(a) => create::create(&client, a).await,
+        Command::Show(a) => show::show(&client, a).await,
+        Command::Run(a) => run::run(&client, a, &config).await,
+        Command::List(a) => list::list(&client, a).await,
+        Command::Rm(a) => rm::rm(&client, a).await,
+        Command::Stop(_) => not_yet("stop"),
+        Command::Pull(_) => not_yet("pull"),
+        Command::Push(_) => not_yet("push"),
+        Command::Ps(_) => not_yet("ps"),
+        Command::Cp(_) => not_yet("cp"),
+    }
+}
+
+/// `HEAD /` before any client command. A server started a moment ago (`rollama serve &
+/// rollama run ...`) gets one second to start listening before the connection error stands.
+async fn heartbeat(client: &Client) -> Result<(), CliError> {
+    let mut tries = 0;
+    loop {
+        match client.heartbeat().await {
+            Err(ClientError::Connect) if tries < 10 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other.map_err(CliError::from),
+        }
+    }
+}
+
+fn not_yet(cmd: &str) -> Result<(), CliError> {
+    Err(CliError(format!("'{cmd}' is not implemented yet")))
+}
+
+/// `rollama -v`: the server's version, and the client's when it differs.
+async fn version(client: &Client) -> Result<(), CliError> {
+    let mine = env!("CARGO_PKG_VERSION");
+    match client.version().await {
+        Ok(v) => {
+            println!("rollama version is {v}");
+            if v != mine {
+                eprintln!("Warning: client version is {mine}");
+            }
+        }
+        Err(_) => {
+            eprintln!("Warning: could not connect to a running rollama instance");
+            eprintln!("Warning: client version is {mine}");
+        }
+    }
+    Ok(())
+}

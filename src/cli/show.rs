@@ -1,0 +1,146 @@
+//! `rollama show MODEL`: the sectioned summary, or one raw field with `--license`,
+//! `--modelfile`, `--parameters`, `--template` or `--system`.
+
+use super::CliError;
+use super::args::ShowArgs;
+use super::format::table;
+use crate::api::client::Client;
+use crate::api::types::{ShowRequest, ShowResponse};
+use crate::gofmt::human_number;
+
+pub async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
+    let selectors = [
+        args.license,
+        args.modelfile,
+        args.parameters,
+        args.template,
+        args.system,
+    ];
+    if selectors.iter().filter(|s| **s).count() > 1 {
+        return Err(CliError(
+            "only one of '--license', '--modelfile', '--parameters', '--system', or '--template' can be specified"
+                .to_string(),
+        ));
+    }
+    let resp = client
+        .show(&ShowRequest {
+            model: args.model.clone(),
+            verbose: args.verbose,
+            ..ShowRequest::default()
+        })
+        .await?;
+    let raw = |s: &str, none: &str| {
+        if s.is_empty() {
+            println!("{none}");
+        } else {
+            println!("{s}");
+        }
+    };
+    if args.license {
+        raw(&resp.license, "No license was specified for this model.");
+    } else if args.modelfile {
+        print!("{}", resp.modelfile);
+    } else if args.parameters {
+        raw(
+            &resp.parameters,
+            "No parameters were specified for this model.",
+        );
+    } else if args.template {
+        raw(&resp.template, "No template was specified for this model.");
+    } else if args.system {
+        raw(
+            &resp.system,
+            "No system message was specified for this model.",
+        );
+    } else {
+        print!("{}", summary(&resp));
+    }
+    Ok(())
+}
+
+/// Ollama's default `show` view: indented Model, Capabilities, Parameters, System and License
+/// sections.
+pub fn summary(resp: &ShowResponse) -> String {
+    let mut out = String::new();
+    let mut section = |header: &str, rows: Vec<Vec<String>>| {
+        out.push_str(&format!("  {header}\n"));
+        out.push_str(&table(&rows));
+        out.push('\n');
+    };
+    let info = &resp.model_info;
+    let num = |key: &str| -> Option<String> {
+        info.get(key)
+            .and_then(|v| v.as_f64())
+            .map(crate::gofmt::float)
+    };
+    let mut model = Vec::new();
+    let arch = info
+        .get("general.architecture")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    match &arch {
+        Some(arch) => {
+            model.push(row(&["architecture", arch]));
+            let params = info
+                .get("general.parameter_count")
+                .and_then(|v| v.as_u64())
+                .map(human_number)
+                .unwrap_or_default();
+            model.push(row(&["parameters", &params]));
+            if let Some(n) = num(&format!("{arch}.context_length")) {
+                model.push(row(&["context length", &n]));
+            }
+            if let Some(n) = num(&format!("{arch}.embedding_length")) {
+                model.push(row(&["embedding length", &n]));
+            }
+        }
+        None => {
+            model.push(row(&["architecture", &resp.details.family]));
+            model.push(row(&["parameters", &resp.details.parameter_size]));
+        }
+    }
+    model.push(row(&["quantization", &resp.details.quantization_level]));
+    if !resp.requires.is_empty() {
+        model.push(row(&["requires", &resp.requires]));
+    }
+    section("Model", model);
+    if !resp.capabilities.is_empty() {
+        section(
+            "Capabilities",
+            resp.capabilities.iter().map(|c| row(&[c])).collect(),
+        );
+    }
+    if !resp.parameters.is_empty() {
+        let rows = resp
+            .parameters
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let mut r = vec![String::new()];
+                r.extend(l.split_whitespace().map(str::to_string));
+                r
+            })
+            .collect();
+        section("Parameters", rows);
+    }
+    let head = |s: &str| -> Vec<Vec<String>> {
+        s.lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(2)
+            .map(|l| row(&[l.trim()]))
+            .collect()
+    };
+    if !resp.system.is_empty() {
+        section("System", head(&resp.system));
+    }
+    if !resp.license.is_empty() {
+        section("License", head(&resp.license));
+    }
+    out
+}
+
+fn row(cells: &[&str]) -> Vec<String> {
+    std::iter::once(String::new())
+        .chain(cells.iter().map(|s| s.to_string()))
+        .collect()
+}

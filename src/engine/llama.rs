@@ -1,0 +1,733 @@
+//! The llama-cpp-2 runner: one OS thread per loaded model owns the `LlamaModel` and its single
+//! `LlamaContext` (unified KV cache, `num_parallel` sequence slots) and runs llama-server's slot
+//! loop: admit queued requests into free slots (the slot whose cached tokens share the longest
+//! prefix with the new prompt, so the next chat turn only evaluates new tokens), build one batch
+//! of prompt chunks plus one token per generating sequence, decode, sample per sequence, stream
+//! text. The async side talks to the thread over channels only.
+//!
+//! Process-wide facts live here too: the llama backend is initialised once, contexts are created
+//! one at a time (the crate documents concurrent creation as unsound), and only one context
+//! decodes at a time. The last rule is how rollama keeps OpenMP's spin-waiting worker threads
+//! from oversubscribing the cores when several models are loaded: each context uses up to all
+//! cores, but never two at once.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::{mpsc, oneshot};
+
+use super::text::{StopMatcher, Utf8Buffer};
+use super::{
+    CompletionRequest, Done, DoneReason, EngineError, Event, LoadParams, Runner, RunnerInfo,
+    SamplingParams,
+};
+
+static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+/// Model loading and context creation, one at a time.
+static LOAD_LOCK: Mutex<()> = Mutex::new(());
+/// Only one context computes at a time (see the module doc).
+static COMPUTE_LOCK: Mutex<()> = Mutex::new(());
+
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    BACKEND
+        .get_or_init(|| {
+            // Before init, so llama.cpp's start-up lines reach tracing instead of stderr.
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Load(format!("llama backend: {e}")))
+}
+
+fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The number of threads to use when the request does not say: the CPUs this process may use.
+pub fn default_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+enum Command {
+    Complete(Box<CompletionRequest>, mpsc::UnboundedSender<Event>),
+    Tokenize(String, oneshot::Sender<Vec<i32>>),
+    Detokenize(Vec<i32>, oneshot::Sender<String>),
+}
+
+/// A model loaded in this process, served by its engine thread.
+pub struct LlamaRunner {
+    tx: Mutex<Option<std_mpsc::Sender<Command>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    info: RunnerInfo,
+}
+
+impl LlamaRunner {
+    /// Loads the model on a new engine thread; blocks until loaded (call from a blocking task).
+    pub fn load(params: LoadParams) -> Result<LlamaRunner, EngineError> {
+        backend()?;
+        let (tx, rx) = std_mpsc::channel();
+        let (ready_tx, ready_rx) = std_mpsc::channel();
+        let name = format!(
+            "engine-{}",
+            params
+                .model_path
+                .file_name()
+                .map(|s| s.to_string_lossy())
+                .unwrap_or_default()
+        );
+        let thread = std::thread::Builder::new()
+            .name(name.chars().take(15).collect())
+            .spawn(move || engine_main(params, rx, ready_tx))
+            .map_err(|e| EngineError::Load(format!("spawn engine thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(info)) => Ok(LlamaRunner {
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+                info,
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(EngineError::Load(e))
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(EngineError::Stopped)
+            }
+        }
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), EngineError> {
+        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(tx) => tx.send(cmd).map_err(|_| EngineError::Stopped),
+            None => Err(EngineError::Stopped),
+        }
+    }
+
+    /// Stops the engine thread (in-flight requests end with an error) and waits for it, which
+    /// frees the model and context. Blocking.
+    pub fn shutdown(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for LlamaRunner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Runner for LlamaRunner {
+    fn info(&self) -> &RunnerInfo {
+        &self.info
+    }
+
+    fn completion(
+        &self,
+        req: CompletionRequest,
+    ) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.send(Command::Complete(Box::new(req), tx))?;
+        Ok(rx)
+    }
+
+    fn tokenize(&self, text: String) -> Result<oneshot::Receiver<Vec<i32>>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Tokenize(text, tx))?;
+        Ok(rx)
+    }
+
+    fn detokenize(&self, tokens: Vec<i32>) -> Result<oneshot::Receiver<String>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Detokenize(tokens, tx))?;
+        Ok(rx)
+    }
+}
+
+fn engine_main(
+    params: LoadParams,
+    rx: std_mpsc::Receiver<Command>,
+    ready: std_mpsc::Sender<Result<RunnerInfo, String>>,
+) {
+    let backend = match backend() {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return;
+        }
+    };
+    let guard = lock(&LOAD_LOCK);
+    let started = Instant::now();
+    let model_params = LlamaModelParams::default().with_use_mmap(params.use_mmap);
+    let model = match LlamaModel::load_from_file(backend, &params.model_path, &model_params) {
+        Ok(m) => m,
+        Err(e) => {
+            drop(guard);
+            let _ = ready.send(Err(format!(
+                "unable to load model: {} ({e})",
+                params.model_path.display()
+            )));
+            return;
+        }
+    };
+    let n_parallel = params.num_parallel.max(1);
+    let n_ctx_slot = params.num_ctx.clamp(4, model.n_ctx_train().max(4));
+    let n_ctx_total = n_ctx_slot.saturating_mul(n_parallel);
+    let n_batch = params.num_batch.clamp(1, n_ctx_total);
+    let threads = params.num_thread.max(1) as i32;
+    let mut ctx_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx_total))
+        .with_n_batch(n_batch)
+        .with_n_ubatch(n_batch)
+        .with_n_seq_max(n_parallel)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        // One KV buffer for all slots: partial cross-sequence operations are safe and n_ctx is
+        // not split per sequence (see shared/spec/llama-cpp-2-notes.md, pitfall 2).
+        .with_kv_unified(true);
+    if let Some(fa) = params.flash_attention {
+        ctx_params = ctx_params.with_flash_attention_policy(i32::from(fa));
+    }
+    let mut ctx = match model.new_context(backend, ctx_params) {
+        Ok(c) => c,
+        Err(e) => {
+            drop(guard);
+            let _ = ready.send(Err(format!("unable to create context: {e}")));
+            return;
+        }
+    };
+    drop(guard);
+
+    let kv_bytes = kv_cache_bytes(&model, n_ctx_total);
+    let info = RunnerInfo {
+        n_ctx_train: model.n_ctx_train(),
+        model_size: model.size(),
+        total_size: model.size() + kv_bytes,
+    };
+    tracing::info!(
+        model = %params.model_path.display(),
+        num_ctx = n_ctx_slot,
+        num_parallel = n_parallel,
+        num_batch = n_batch,
+        threads,
+        load_ms = started.elapsed().as_millis() as u64,
+        "model loaded"
+    );
+    let batch = LlamaBatch::new(n_batch.max(n_parallel) as usize, 1);
+    if ready.send(Ok(info)).is_err() {
+        return;
+    }
+    let slots = (0..n_parallel as i32).map(Slot::new).collect();
+    let mut engine = Engine {
+        model: &model,
+        ctx: &mut ctx,
+        batch,
+        slots,
+        queue: VecDeque::new(),
+        n_ctx_slot: n_ctx_slot as usize,
+        n_batch: n_batch as usize,
+    };
+    engine.run(rx);
+    tracing::debug!(model = %params.model_path.display(), "engine stopped");
+}
+
+/// Rough KV-cache size for `ps`: layers x context x (K + V) x head width, f16.
+fn kv_cache_bytes(model: &LlamaModel, n_ctx: u32) -> u64 {
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_default();
+    let key = |k: &str| {
+        model
+            .meta_val_str(&format!("{arch}.{k}"))
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let head_k = key("attention.key_length")
+        .unwrap_or_else(|| model.n_embd() as u64 / u64::from(model.n_head().max(1)));
+    let head_v = key("attention.value_length").unwrap_or(head_k);
+    u64::from(model.n_layer())
+        * u64::from(n_ctx)
+        * u64::from(model.n_head_kv())
+        * (head_k + head_v)
+        * 2
+}
+
+/// A sequence slot of the shared context and the tokens its KV cache currently holds.
+struct Slot {
+    id: i32,
+    /// Tokens whose KV entries are in this sequence, at positions 0..len.
+    cache: Vec<LlamaToken>,
+    seq: Option<Sequence>,
+}
+
+impl Slot {
+    fn new(id: i32) -> Slot {
+        Slot {
+            id,
+            cache: Vec::new(),
+            seq: None,
+        }
+    }
+}
+
+/// One request being served in a slot.
+struct Sequence {
+    tx: mpsc::UnboundedSender<Event>,
+    prompt: Vec<LlamaToken>,
+    /// Index of the next prompt token to evaluate.
+    next_prompt: usize,
+    reused: usize,
+    generated: Vec<LlamaToken>,
+    /// Sampled but not yet evaluated.
+    pending: Option<LlamaToken>,
+    /// Row of this sequence's logits in the last batch.
+    logits_row: Option<i32>,
+    /// Prompt tokens placed in the current batch.
+    in_batch: usize,
+    sampler: LlamaSampler,
+    max_tokens: usize,
+    eval_count: u64,
+    utf8: Utf8Buffer,
+    stops: StopMatcher,
+    admitted: Instant,
+    first_token: Option<Instant>,
+}
+
+struct Queued {
+    req: Box<CompletionRequest>,
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+struct Engine<'m, 'c> {
+    model: &'m LlamaModel,
+    ctx: &'c mut LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    slots: Vec<Slot>,
+    queue: VecDeque<Queued>,
+    n_ctx_slot: usize,
+    n_batch: usize,
+}
+
+impl Engine<'_, '_> {
+    fn run(&mut self, rx: std_mpsc::Receiver<Command>) {
+        loop {
+            let busy = self.slots.iter().any(|s| s.seq.is_some()) || !self.queue.is_empty();
+            if !busy {
+                match rx.recv() {
+                    Ok(cmd) => self.handle(cmd),
+                    Err(_) => return,
+                }
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(cmd) => self.handle(cmd),
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => {
+                        self.fail_all("model unloaded");
+                        return;
+                    }
+                }
+            }
+            self.drop_cancelled();
+            self.admit();
+            self.step();
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Complete(req, tx) => self.queue.push_back(Queued { req, tx }),
+            Command::Tokenize(text, reply) => {
+                let tokens = self.tokenize(&text).iter().map(|t| t.0).collect();
+                let _ = reply.send(tokens);
+            }
+            Command::Detokenize(tokens, reply) => {
+                let n_vocab = self.model.n_vocab();
+                let tokens: Vec<LlamaToken> = tokens
+                    .into_iter()
+                    .filter(|t| (0..n_vocab).contains(t))
+                    .map(LlamaToken)
+                    .collect();
+                let text = if tokens.is_empty() {
+                    String::new()
+                } else {
+                    let bytes = self.model.vocab().detokenize(&tokens, true, false);
+                    String::from_utf8_lossy(&bytes).into_owned()
+                };
+                let _ = reply.send(text);
+            }
+        }
+    }
+
+    /// Tokenizes a rendered prompt: special-token text becomes control tokens and BOS is added
+    /// when the model wants it, but never twice (templates that print `<bos>` themselves).
+    fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        let vocab = self.model.vocab();
+        let mut tokens = vocab.tokenize(text.as_bytes(), true, true);
+        let bos = vocab.bos();
+        if tokens.len() >= 2 && tokens[0] == bos && tokens[1] == bos {
+            tokens.remove(0);
+        }
+        tokens
+    }
+
+    fn fail_all(&mut self, msg: &str) {
+        for slot in &mut self.slots {
+            if let Some(seq) = slot.seq.take() {
+                let _ = seq.tx.send(Event::Error(msg.to_string()));
+            }
+        }
+        for q in self.queue.drain(..) {
+            let _ = q.tx.send(Event::Error(msg.to_string()));
+        }
+    }
+
+    /// A client that went away frees its slot now; its evaluated tokens stay cached.
+    fn drop_cancelled(&mut self) {
+        for slot in &mut self.slots {
+            if slot.seq.as_ref().is_some_and(|s| s.tx.is_closed()) {
+                tracing::debug!(slot = slot.id, "request cancelled by the client");
+                slot.seq = None;
+            }
+        }
+        self.queue.retain(|q| !q.tx.is_closed());
+    }
+
+    fn admit(&mut self) {
+        while !self.queue.is_empty() {
+            let Some(q) = self.queue.pop_front() else {
+                break;
+            };
+            let mut prompt = self.tokenize(&q.req.prompt);
+            if prompt.is_empty() {
+                let _ = q.tx.send(Event::Error("empty prompt".to_string()));
+                continue;
+            }
+            if prompt.len() >= self.n_ctx_slot {
+                prompt = truncate_prompt(prompt, self.n_ctx_slot, q.req.num_keep);
+            }
+            // The free slot sharing the longest prefix with this prompt.
+            let best = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.seq.is_none())
+                .map(|(i, s)| (i, common_prefix(&s.cache, &prompt)))
+                .max_by_key(|&(_, n)| n);
+            let Some((index, mut reuse)) = best else {
+                self.queue.push_front(q);
+                break;
+            };
+            // The last prompt token is always evaluated again: its logits start generation.
+            reuse = reuse.min(prompt.len() - 1);
+            let slot = &mut self.slots[index];
+            if self
+                .ctx
+                .clear_kv_cache_seq(Some(slot.id as u32), Some(reuse as u32), None)
+                .is_err()
+            {
+                reuse = 0;
+                let _ = self
+                    .ctx
+                    .clear_kv_cache_seq(Some(slot.id as u32), None, None);
+            }
+            slot.cache.truncate(reuse);
+            let max_tokens = match q.req.num_predict {
+                n if n >= 0 => n as usize,
+                -2 => usize::MAX,
+                _ => self.n_ctx_slot.saturating_mul(10),
+            };
+            let sampler = build_sampler(&q.req.sampling, self.model, self.n_ctx_slot, &prompt);
+            tracing::debug!(
+                slot = slot.id,
+                prompt = prompt.len(),
+                reused = reuse,
+                "request admitted"
+            );
+            slot.seq = Some(Sequence {
+                tx: q.tx,
+                next_prompt: reuse,
+                reused: reuse,
+                prompt,
+                generated: Vec::new(),
+                pending: None,
+                logits_row: None,
+                in_batch: 0,
+                sampler,
+                max_tokens,
+                eval_count: 0,
+                utf8: Utf8Buffer::default(),
+                stops: StopMatcher::new(q.req.stop.clone()),
+                admitted: Instant::now(),
+                first_token: None,
+            });
+            if max_tokens == 0 {
+                self.finish(index, DoneReason::Length);
+            }
+        }
+    }
+
+    /// One decode step over every active sequence.
+    fn step(&mut self) {
+        self.batch.clear();
+        let mut budget = self.n_batch;
+        let mut rows: i32 = 0;
+        // Generating sequences first: one token each, so prompts never starve them.
+        for slot in &mut self.slots {
+            let Some(seq) = slot.seq.as_mut() else {
+                continue;
+            };
+            seq.logits_row = None;
+            seq.in_batch = 0;
+            if let Some(tok) = seq.pending
+                && self
+                    .batch
+                    .add(tok, slot.cache.len() as i32, &[slot.id], true)
+                    .is_ok()
+            {
+                seq.logits_row = Some(rows);
+                rows += 1;
+                budget = budget.saturating_sub(1);
+            }
+        }
+        // Then prompt chunks, as much as the batch has room for.
+        for slot in &mut self.slots {
+            let Some(seq) = slot.seq.as_mut() else {
+                continue;
+            };
+            if budget == 0 || seq.pending.is_some() || seq.next_prompt >= seq.prompt.len() {
+                continue;
+            }
+            let end = (seq.next_prompt + budget).min(seq.prompt.len());
+            for i in seq.next_prompt..end {
+                let last = i + 1 == seq.prompt.len();
+                if self
+                    .batch
+                    .add(seq.prompt[i], i as i32, &[slot.id], last)
+                    .is_err()
+                {
+                    break;
+                }
+                if last {
+                    seq.logits_row = Some(rows);
+                }
+                rows += 1;
+                seq.in_batch += 1;
+            }
+            budget = budget.saturating_sub(seq.in_batch);
+        }
+        if rows == 0 {
+            return;
+        }
+
+        let result = {
+            let _compute = lock(&COMPUTE_LOCK);
+            self.ctx.decode(&mut self.batch)
+        };
+        if let Err(e) = result {
+            tracing::error!("decode failed: {e}");
+            for slot in &mut self.slots {
+                if let Some(seq) = slot.seq.take() {
+                    let _ = seq.tx.send(Event::Error(format!(
+                        "an error was encountered while running the model: {e}"
+                    )));
+                    let _ = self
+                        .ctx
+                        .clear_kv_cache_seq(Some(slot.id as u32), None, None);
+                    slot.cache.clear();
+                }
+            }
+            return;
+        }
+
+        // Record what is now in each sequence's KV cache, then sample where logits were asked.
+        for slot in &mut self.slots {
+            let Some(seq) = slot.seq.as_mut() else {
+                continue;
+            };
+            if let Some(tok) = seq.pending.take() {
+                slot.cache.push(tok);
+            }
+            let end = seq.next_prompt + seq.in_batch;
+            slot.cache
+                .extend_from_slice(&seq.prompt[seq.next_prompt..end]);
+            seq.next_prompt = end;
+        }
+        for index in 0..self.slots.len() {
+            self.sample(index);
+        }
+    }
+
+    fn sample(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let Some(seq) = slot.seq.as_mut() else { return };
+        let Some(row) = seq.logits_row.take() else {
+            return;
+        };
+        let now = Instant::now();
+        if seq.first_token.is_none() {
+            seq.first_token = Some(now);
+        }
+        let token = seq.sampler.sample(self.ctx, row);
+        seq.eval_count += 1;
+        let vocab = self.model.vocab();
+        if vocab.is_eog(token) {
+            self.finish(index, DoneReason::Stop);
+            return;
+        }
+        seq.generated.push(token);
+        let piece = vocab.token_to_piece(token, false, None);
+        let text = seq.utf8.push(&piece);
+        let matched = seq.stops.push(&text);
+        if !matched.emit.is_empty() && seq.tx.send(Event::Text(matched.emit)).is_err() {
+            slot.seq = None;
+            return;
+        }
+        if matched.stopped {
+            self.finish(index, DoneReason::Stop);
+            return;
+        }
+        let full = slot.cache.len() + 1 >= self.n_ctx_slot;
+        if seq.generated.len() >= seq.max_tokens || full {
+            self.finish(index, DoneReason::Length);
+            return;
+        }
+        seq.pending = Some(token);
+    }
+
+    fn finish(&mut self, index: usize, reason: DoneReason) {
+        let slot = &mut self.slots[index];
+        let Some(mut seq) = slot.seq.take() else {
+            return;
+        };
+        let now = Instant::now();
+        let tail = seq.utf8.finish();
+        let mut rest = String::new();
+        if reason == DoneReason::Length || !tail.is_empty() {
+            let m = seq.stops.push(&tail);
+            rest.push_str(&m.emit);
+            if !m.stopped {
+                rest.push_str(&seq.stops.flush());
+            }
+        } else {
+            rest.push_str(&seq.stops.flush());
+        }
+        if !rest.is_empty() {
+            let _ = seq.tx.send(Event::Text(rest));
+        }
+        let first = seq.first_token.unwrap_or(now);
+        let context = seq
+            .prompt
+            .iter()
+            .chain(seq.generated.iter())
+            .map(|t| t.0)
+            .collect();
+        let done = Done {
+            reason,
+            prompt_tokens: seq.prompt.len() as u64,
+            prompt_evaluated: (seq.prompt.len() - seq.reused) as u64,
+            prompt_ns: first.duration_since(seq.admitted).as_nanos() as u64,
+            eval_tokens: seq.eval_count,
+            eval_ns: now.duration_since(first).as_nanos() as u64,
+            context,
+        };
+        let _ = seq.tx.send(Event::Done(done));
+    }
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Keeps the first `num_keep` tokens and the most recent ones so the prompt fills at most half
+/// the context, leaving the other half for the answer (Ollama truncates before the runner sees
+/// the prompt; rollama does not shift the context during generation yet).
+fn truncate_prompt(prompt: Vec<LlamaToken>, n_ctx: usize, num_keep: i64) -> Vec<LlamaToken> {
+    let target = (n_ctx / 2).max(1);
+    let keep = (num_keep.max(0) as usize).min(target.saturating_sub(1));
+    let tail = target - keep;
+    let mut out = prompt[..keep].to_vec();
+    out.extend_from_slice(&prompt[prompt.len() - tail..]);
+    tracing::warn!(
+        limit = n_ctx,
+        prompt = prompt.len(),
+        keep,
+        new = out.len(),
+        "truncating input prompt"
+    );
+    out
+}
+
+/// llama.cpp's default sampler order: penalties, top_k, typical, top_p, min_p, temperature, then
+/// the selector (greedy at temperature 0). top_k comes early because every stage after it runs
+/// over fewer candidates: with a 262k vocabulary that is most of the sampling cost.
+fn build_sampler(
+    p: &SamplingParams,
+    model: &LlamaModel,
+    n_ctx: usize,
+    prompt: &[LlamaToken],
+) -> LlamaSampler {
+    let mut chain = Vec::new();
+    let last_n = match p.repeat_last_n {
+        n if n < 0 => n_ctx as i32,
+        n => n,
+    };
+    let penalties_on = last_n > 0
+        && (p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0);
+    if penalties_on {
+        chain.push(LlamaSampler::penalties(
+            model.n_vocab(),
+            last_n,
+            p.repeat_penalty,
+            p.frequency_penalty,
+            p.presence_penalty,
+        ));
+    }
+    if p.temperature <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        if p.top_k > 0 {
+            chain.push(LlamaSampler::top_k(p.top_k));
+        }
+        if p.typical_p < 1.0 {
+            chain.push(LlamaSampler::typical(p.typical_p, 1));
+        }
+        if p.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(p.top_p, 1));
+        }
+        if p.min_p > 0.0 {
+            chain.push(LlamaSampler::min_p(p.min_p, 1));
+        }
+        chain.push(LlamaSampler::temp(p.temperature));
+        let seed = if p.seed < 0 {
+            rand::random::<u32>()
+        } else {
+            p.seed as u32
+        };
+        chain.push(LlamaSampler::dist(seed));
+    }
+    let mut sampler = LlamaSampler::chain_simple(chain);
+    if penalties_on {
+        // Penalties see the end of the prompt, as llama-server feeds it.
+        let start = prompt.len().saturating_sub(last_n as usize);
+        sampler.accept_many(&prompt[start..]);
+    }
+    sampler
+}

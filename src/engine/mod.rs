@@ -1,0 +1,141 @@
+//! The inference engine boundary. A [`Runner`] is one loaded model: requests go in as messages,
+//! results come back as a stream of [`Event`]s. Every type crossing the boundary is plain data
+//! (serde-serialisable), so the engine can move into a child process without the scheduler or
+//! server noticing. [`llama`] is the llama-cpp-2 implementation; [`gguf`] reads model metadata
+//! without loading tensors; [`options`] maps Ollama's options onto engine parameters.
+//!
+//! A leaf: depends on nothing above it (no server, scheduler, store or CLI).
+
+pub mod gguf;
+pub mod llama;
+pub mod options;
+pub mod text;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+/// What a model is loaded with. Two requests can share a runner only when these are equal; a
+/// difference forces a reload (Ollama's "runner options").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadParams {
+    pub model_path: PathBuf,
+    pub adapters: Vec<PathBuf>,
+    /// Context length of each parallel sequence.
+    pub num_ctx: u32,
+    pub num_batch: u32,
+    pub num_thread: u32,
+    pub num_parallel: u32,
+    pub use_mmap: bool,
+    pub flash_attention: Option<bool>,
+}
+
+/// Sampler settings of one request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SamplingParams {
+    pub temperature: f32,
+    pub top_k: i32,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub typical_p: f32,
+    /// Negative means "pick a random seed".
+    pub seed: i64,
+    pub repeat_last_n: i32,
+    pub repeat_penalty: f32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+}
+
+/// One text-generation request for a loaded model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CompletionRequest {
+    /// The fully rendered prompt; special-token text (`<start_of_turn>`) is parsed as tokens.
+    pub prompt: String,
+    /// -1: until a stop (bounded to 10 x num_ctx); -2: until the context is full.
+    pub num_predict: i64,
+    /// Prompt tokens kept from the start when a too-long prompt is truncated.
+    pub num_keep: i64,
+    pub stop: Vec<String>,
+    pub sampling: SamplingParams,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DoneReason {
+    /// End-of-generation token or stop string.
+    Stop,
+    /// `num_predict` reached or the context is full.
+    Length,
+}
+
+impl DoneReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DoneReason::Stop => "stop",
+            DoneReason::Length => "length",
+        }
+    }
+}
+
+/// Final statistics of a completion.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Done {
+    pub reason: DoneReason,
+    /// All prompt tokens, including those reused from the cache.
+    pub prompt_tokens: u64,
+    /// Prompt tokens actually evaluated (not reused).
+    pub prompt_evaluated: u64,
+    pub prompt_ns: u64,
+    pub eval_tokens: u64,
+    pub eval_ns: u64,
+    /// Prompt and generated token ids (generate's `context`).
+    pub context: Vec<i32>,
+}
+
+/// What a runner streams back for one completion.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Event {
+    /// Text to show (never a partial UTF-8 character or a partial stop string).
+    Text(String),
+    Done(Done),
+    Error(String),
+}
+
+/// Facts about a loaded model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunnerInfo {
+    pub n_ctx_train: u32,
+    /// Bytes the model weights take.
+    pub model_size: u64,
+    /// Bytes of weights plus KV cache and compute buffers, roughly (for `ps`).
+    pub total_size: u64,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Load(String),
+    #[error(
+        "model runner has unexpectedly stopped, this may be due to resource limitations or an internal error, check ollama server logs for details"
+    )]
+    Stopped,
+}
+
+/// A loaded model. Methods never block: they enqueue work and hand back a channel.
+pub trait Runner: Send + Sync {
+    fn info(&self) -> &RunnerInfo;
+
+    /// Starts a completion; events arrive on the returned channel. Dropping the receiver cancels
+    /// the request at the engine's next step.
+    fn completion(
+        &self,
+        req: CompletionRequest,
+    ) -> Result<mpsc::UnboundedReceiver<Event>, EngineError>;
+
+    /// Tokenizes `text` as a prompt would be (special tokens parsed, BOS added when the model
+    /// wants one).
+    fn tokenize(&self, text: String) -> Result<oneshot::Receiver<Vec<i32>>, EngineError>;
+
+    /// The text of `tokens` (generate's deprecated `context`).
+    fn detokenize(&self, tokens: Vec<i32>) -> Result<oneshot::Receiver<String>, EngineError>;
+}

@@ -1,0 +1,427 @@
+//! Every `OLLAMA_*` environment variable rollama understands: its name, meaning, default and
+//! typed parse, in one place. Nothing else in the crate reads the environment; the rest of the
+//! program receives a [`Config`] value. Values are read the way Ollama reads them: surrounding
+//! whitespace and quotes are stripped, unparsable numbers fall back to the default with a
+//! warning, and an unparsable non-empty boolean counts as true.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::duration::{KeepAlive, parse_go_duration};
+
+/// The default port of the server, as in Ollama.
+pub const DEFAULT_PORT: u16 = 11434;
+
+/// Documentation of every variable, in the order `rollama serve --help` lists them.
+pub const VARIABLES: &[(&str, &str)] = &[
+    (
+        "OLLAMA_HOST",
+        "IP address and port of the server, also the server clients talk to (default 127.0.0.1:11434)",
+    ),
+    (
+        "OLLAMA_MODELS",
+        "The path to the models directory (default ~/.ollama/models)",
+    ),
+    (
+        "OLLAMA_KEEP_ALIVE",
+        "The duration that models stay loaded in memory (default \"5m\")",
+    ),
+    (
+        "OLLAMA_CONTEXT_LENGTH",
+        "Context length to use unless otherwise specified (default 4096)",
+    ),
+    (
+        "OLLAMA_NUM_PARALLEL",
+        "Maximum number of parallel requests per model (default 1)",
+    ),
+    (
+        "OLLAMA_MAX_LOADED_MODELS",
+        "Maximum number of loaded models (default 3)",
+    ),
+    (
+        "OLLAMA_MAX_QUEUE",
+        "Maximum number of queued requests (default 512)",
+    ),
+    (
+        "OLLAMA_DEBUG",
+        "Show additional debug information (e.g. OLLAMA_DEBUG=1)",
+    ),
+    (
+        "OLLAMA_NOPRUNE",
+        "Do not prune unused or partial blobs on startup",
+    ),
+    ("OLLAMA_NOHISTORY", "Do not preserve readline history"),
+    (
+        "OLLAMA_FLASH_ATTENTION",
+        "Enabled flash attention (1 on, 0 off, unset auto)",
+    ),
+    (
+        "OLLAMA_KV_CACHE_TYPE",
+        "Quantization type for the K/V cache (default: f16)",
+    ),
+];
+
+/// Where the server listens and where clients connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    pub scheme: String,
+    /// Host part without brackets; empty means "all interfaces" for the server and loopback for
+    /// clients (Ollama's `:port` form).
+    pub host: String,
+    pub port: u16,
+    /// Optional path prefix (`http://host/ollama` behind a proxy).
+    pub path: String,
+}
+
+impl Host {
+    /// The address `serve` binds to.
+    pub fn bind_addr(&self) -> String {
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
+        join_host_port(host, self.port)
+    }
+
+    /// The base URL clients use, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        let host = match self.host.as_str() {
+            "" | "0.0.0.0" => "127.0.0.1",
+            "::" => "::1",
+            h => h,
+        };
+        let mut url = format!("{}://{}", self.scheme, join_host_port(host, self.port));
+        if !self.path.is_empty() {
+            url.push('/');
+            url.push_str(self.path.trim_end_matches('/'));
+        }
+        url
+    }
+}
+
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Logging verbosity from `OLLAMA_DEBUG`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Info,
+    Debug,
+    Trace,
+}
+
+/// The resolved configuration of one process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub host: Host,
+    pub models: PathBuf,
+    pub keep_alive: KeepAlive,
+    pub context_length: u32,
+    pub num_parallel: u32,
+    pub max_loaded_models: usize,
+    pub max_queue: usize,
+    pub log_level: LogLevel,
+    pub noprune: bool,
+    pub nohistory: bool,
+    pub flash_attention: Option<bool>,
+    pub kv_cache_type: String,
+    pub load_timeout: Duration,
+    /// `NO_COLOR` is set: no ANSI colours anywhere.
+    pub no_color: bool,
+    /// `~/.ollama`: history file and keys live here.
+    pub home: PathBuf,
+    /// Warnings produced while reading the variables (logged by the caller).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Config {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Config {
+        let var = |k: &str| clean(lookup(k).unwrap_or_default());
+        let mut warnings = Vec::new();
+        let home_dir = dirs::home_dir().unwrap_or_else(|| PathBuf::from("."));
+        let home = home_dir.join(".ollama");
+
+        let models = match var("OLLAMA_MODELS") {
+            s if s.is_empty() => home.join("models"),
+            s => PathBuf::from(s),
+        };
+
+        let keep_alive = match var("OLLAMA_KEEP_ALIVE") {
+            s if s.is_empty() => KeepAlive::Duration(Duration::from_secs(300)),
+            s => match parse_keep_alive_env(&s) {
+                Some(k) => k,
+                None => {
+                    warnings.push(format!("invalid OLLAMA_KEEP_ALIVE {s:?}, using 5m"));
+                    KeepAlive::Duration(Duration::from_secs(300))
+                }
+            },
+        };
+
+        let mut uint = |name: &str, default: u64| -> u64 {
+            let s = var(name);
+            if s.is_empty() {
+                return default;
+            }
+            match s.parse::<u64>() {
+                Ok(n) => n,
+                Err(_) => {
+                    warnings.push(format!("invalid {name} {s:?}, using default {default}"));
+                    default
+                }
+            }
+        };
+        let context_length = uint("OLLAMA_CONTEXT_LENGTH", 4096).clamp(4, u32::MAX as u64) as u32;
+        let num_parallel = uint("OLLAMA_NUM_PARALLEL", 1).clamp(1, 64) as u32;
+        let max_loaded = match uint("OLLAMA_MAX_LOADED_MODELS", 0) {
+            0 => 3,
+            n => n as usize,
+        };
+        let max_queue = match uint("OLLAMA_MAX_QUEUE", 512) {
+            0 => 512,
+            n => n as usize,
+        };
+        let load_timeout = match var("OLLAMA_LOAD_TIMEOUT") {
+            s if s.is_empty() => Duration::from_secs(300),
+            s => match parse_keep_alive_env(&s) {
+                Some(KeepAlive::Duration(d)) if !d.is_zero() => d,
+                Some(_) => Duration::MAX,
+                None => Duration::from_secs(300),
+            },
+        };
+
+        let log_level = match var("OLLAMA_DEBUG").to_ascii_lowercase().as_str() {
+            "" | "0" | "false" | "f" => LogLevel::Info,
+            "2" => LogLevel::Trace,
+            _ => LogLevel::Debug,
+        };
+
+        let flash_attention = match var("OLLAMA_FLASH_ATTENTION") {
+            s if s.is_empty() => None,
+            s => Some(parse_bool(&s)),
+        };
+        let kv_cache_type = match var("OLLAMA_KV_CACHE_TYPE") {
+            s if s.is_empty() => "f16".to_string(),
+            s => s.to_ascii_lowercase(),
+        };
+
+        Config {
+            host: parse_host(&var("OLLAMA_HOST"), &mut warnings),
+            models,
+            keep_alive,
+            context_length,
+            num_parallel,
+            max_loaded_models: max_loaded,
+            max_queue,
+            log_level,
+            noprune: parse_bool(&var("OLLAMA_NOPRUNE")),
+            nohistory: parse_bool(&var("OLLAMA_NOHISTORY")),
+            flash_attention,
+            kv_cache_type,
+            load_timeout,
+            no_color: lookup("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            home,
+            warnings,
+        }
+    }
+}
+
+/// Strips whitespace, then quotes, as Ollama's `envconfig.Var` does.
+fn clean(s: String) -> String {
+    s.trim().trim_matches(|c| c == '"' || c == '\'').to_string()
+}
+
+/// Ollama's boolean rule: empty is false, Go's `ParseBool` values are honoured, anything else
+/// non-empty is true.
+fn parse_bool(s: &str) -> bool {
+    !matches!(s, "" | "0" | "f" | "F" | "false" | "FALSE" | "False")
+}
+
+/// `OLLAMA_KEEP_ALIVE` accepts a Go duration or an integer number of seconds.
+fn parse_keep_alive_env(s: &str) -> Option<KeepAlive> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Some(KeepAlive::from_seconds(n as f64));
+    }
+    parse_go_duration(s).map(KeepAlive::from_signed)
+}
+
+/// Ollama's `envconfig.Host`: `host`, `host:port`, `:port`, `[::1]:port`,
+/// `scheme://host[:port][/path]`. A bare host gets port 11434; an explicit `http://` gets 80 and
+/// `https://` 443; an invalid port falls back to the default.
+pub fn parse_host(s: &str, warnings: &mut Vec<String>) -> Host {
+    let s = s.trim();
+    let mut default_port: u16 = DEFAULT_PORT;
+    let (mut scheme, mut hostport) = match s.split_once("://") {
+        Some((scheme, rest)) => {
+            match scheme {
+                "http" => default_port = 80,
+                "https" => default_port = 443,
+                _ => {}
+            }
+            (scheme.to_string(), rest.to_string())
+        }
+        None => ("http".to_string(), s.to_string()),
+    };
+    if s == "ollama.com" {
+        scheme = "https".to_string();
+        hostport = "ollama.com:443".to_string();
+    }
+    let (hostport, path) = match hostport.split_once('/') {
+        Some((hp, path)) => (hp.to_string(), path.to_string()),
+        None => (hostport, String::new()),
+    };
+    let (host, port_text) = match split_host_port(&hostport) {
+        Some((h, p)) => (h, p),
+        None => {
+            let trimmed = hostport.trim_matches(|c| c == '[' || c == ']');
+            let host = if hostport.is_empty() {
+                "127.0.0.1".to_string()
+            } else {
+                trimmed.to_string()
+            };
+            (host, default_port.to_string())
+        }
+    };
+    let port = match port_text.parse::<u16>() {
+        Ok(p) => p,
+        Err(_) => {
+            warnings.push(format!(
+                "invalid port {port_text:?}, using default {default_port}"
+            ));
+            default_port
+        }
+    };
+    Host {
+        scheme,
+        host,
+        port,
+        path,
+    }
+}
+
+/// Go's `net.SplitHostPort`: `host:port`, `[v6]:port` or `:port`; `None` when there is no port.
+fn split_host_port(s: &str) -> Option<(String, String)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = after.strip_prefix(':')?;
+        return Some((host.to_string(), port.to_string()));
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    if host.contains(':') {
+        // A bare IPv6 address without brackets has no port.
+        return None;
+    }
+    Some((host.to_string(), port.to_string()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn host(s: &str) -> Host {
+        parse_host(s, &mut Vec::new())
+    }
+
+    #[test]
+    fn host_forms() {
+        let cases = [
+            ("", "127.0.0.1:11434", "http://127.0.0.1:11434"),
+            ("1.2.3.4", "1.2.3.4:11434", "http://1.2.3.4:11434"),
+            (":1234", "0.0.0.0:1234", "http://127.0.0.1:1234"),
+            ("1.2.3.4:1234", "1.2.3.4:1234", "http://1.2.3.4:1234"),
+            (
+                "example.com",
+                "example.com:11434",
+                "http://example.com:11434",
+            ),
+            (
+                "example.com:1234",
+                "example.com:1234",
+                "http://example.com:1234",
+            ),
+            ("http://1.2.3.4", "1.2.3.4:80", "http://1.2.3.4:80"),
+            ("https://1.2.3.4", "1.2.3.4:443", "https://1.2.3.4:443"),
+            (
+                "https://1.2.3.4:1234",
+                "1.2.3.4:1234",
+                "https://1.2.3.4:1234",
+            ),
+            ("[::1]", "[::1]:11434", "http://[::1]:11434"),
+            ("[::1]:1337", "[::1]:1337", "http://[::1]:1337"),
+            ("::1", "[::1]:11434", "http://[::1]:11434"),
+            ("0.0.0.0", "0.0.0.0:11434", "http://127.0.0.1:11434"),
+            ("1.2.3.4:99999", "1.2.3.4:11434", "http://1.2.3.4:11434"),
+            ("ollama.com", "ollama.com:443", "https://ollama.com:443"),
+            (
+                "http://example.com/ollama",
+                "example.com:80",
+                "http://example.com:80/ollama",
+            ),
+        ];
+        for (input, bind, url) in cases {
+            let h = host(input);
+            assert_eq!(h.bind_addr(), bind, "bind of {input:?}");
+            assert_eq!(h.base_url(), url, "url of {input:?}");
+        }
+    }
+
+    #[test]
+    fn quotes_and_spaces_are_stripped() {
+        let env: HashMap<&str, &str> = [("OLLAMA_HOST", "  \"127.0.0.1:5555\" ")].into();
+        let c = Config::from_lookup(|k| env.get(k).map(|s| s.to_string()));
+        assert_eq!(c.host.port, 5555);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_lookup(|_| None);
+        assert_eq!(c.host.bind_addr(), "127.0.0.1:11434");
+        assert!(c.models.ends_with(".ollama/models"));
+        assert_eq!(c.keep_alive, KeepAlive::Duration(Duration::from_secs(300)));
+        assert_eq!(c.context_length, 4096);
+        assert_eq!(c.max_loaded_models, 3);
+        assert_eq!(c.max_queue, 512);
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert!(!c.noprune);
+    }
+
+    #[test]
+    fn typed_values() {
+        let env: HashMap<&str, &str> = [
+            ("OLLAMA_MODELS", "/tmp/m"),
+            ("OLLAMA_KEEP_ALIVE", "-1"),
+            ("OLLAMA_DEBUG", "2"),
+            ("OLLAMA_NOPRUNE", "yes"),
+            ("OLLAMA_NUM_PARALLEL", "bogus"),
+        ]
+        .into();
+        let c = Config::from_lookup(|k| env.get(k).map(|s| s.to_string()));
+        assert_eq!(c.models, PathBuf::from("/tmp/m"));
+        assert_eq!(c.keep_alive, KeepAlive::Forever);
+        assert_eq!(c.log_level, LogLevel::Trace);
+        assert!(c.noprune, "an unparsable non-empty boolean is true");
+        assert_eq!(c.num_parallel, 1);
+        assert_eq!(c.warnings.len(), 1);
+
+        let env: HashMap<&str, &str> = [("OLLAMA_KEEP_ALIVE", "10m"), ("OLLAMA_DEBUG", "1")].into();
+        let c = Config::from_lookup(|k| env.get(k).map(|s| s.to_string()));
+        assert_eq!(c.keep_alive, KeepAlive::Duration(Duration::from_secs(600)));
+        assert_eq!(c.log_level, LogLevel::Debug);
+        let env: HashMap<&str, &str> = [("OLLAMA_KEEP_ALIVE", "120")].into();
+        let c = Config::from_lookup(|k| env.get(k).map(|s| s.to_string()));
+        assert_eq!(c.keep_alive, KeepAlive::Duration(Duration::from_secs(120)));
+    }
+}

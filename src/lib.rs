@@ -1,0 +1,42 @@
+//! rollama: a single binary that replaces Ollama. `rollama serve` runs llama.cpp (through the
+//! `llama-cpp-2` crate) behind Ollama's HTTP API; every other subcommand is a thin REST client.
+//!
+//! # Map
+//!
+//! Read `../shared/spec/architecture.md` for the agreed shape; this is where the code stands.
+//!
+//! - [`envconfig`]: every `OLLAMA_*` variable, the only reader of the environment.
+//! - [`api`]: wire types mirroring Ollama's JSON, the option table, the reqwest client.
+//! - [`store`]: the on-disk model store (manifests + blobs), byte-compatible with Ollama's.
+//! - [`modelfile`]: the Modelfile parser and printer.
+//! - [`template`]: Go `text/template` (Modelfile TEMPLATE) and Jinja (GGUF chat template).
+//! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner, GGUF metadata, option mapping.
+//! - [`sched`]: loaded runners, keep-alive, eviction, reloads, queue limit.
+//! - [`server`]: the axum router and one module per route family.
+//! - [`cli`]: clap definitions and one module per subcommand.
+//! - [`duration`], [`gofmt`]: Go-compatible durations and number/quote formatting.
+//!
+//! # Where the code departs from architecture.md
+//!
+//! - The engine runs in the server process (one OS thread per loaded model). The `Runner`
+//!   trait is message-based with serde types so it can move into a `rollama runner` child
+//!   process; that move is planned (issue 3), not done.
+//! - Only one llama context decodes at a time, process-wide (`engine::llama`): with OpenMP's
+//!   spin-waiting workers, two contexts decoding at once on the same cores collapse throughput,
+//!   so several loaded models take turns instead of oversubscribing the CPU.
+//! - Not built yet: `pull`, `push`, `cp`, `ps`, `stop`, embeddings, the OpenAI endpoints,
+//!   structured output (`format` answers 501), tools output parsing, thinking, logprobs, CORS
+//!   and Host-header checks, context shift (generation stops with `length` when the context is
+//!   full), quantization on create. See README.md.
+
+pub mod api;
+pub mod cli;
+pub mod duration;
+pub mod engine;
+pub mod envconfig;
+pub mod gofmt;
+pub mod modelfile;
+pub mod sched;
+pub mod server;
+pub mod store;
+pub mod template;

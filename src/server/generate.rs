@@ -1,0 +1,187 @@
+//! `POST /api/generate`: completion of a prompt, rendered through the model's template unless
+//! `raw`, streamed as NDJSON or returned whole. An empty prompt only loads the model (or, with
+//! `keep_alive: 0`, unloads it).
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, ApiJson};
+use super::infer::{self, Running};
+use super::prompt::{self, ChatTemplate};
+use crate::api::types::{DebugInfo, GenerateRequest, GenerateResponse, Message, now_utc};
+use crate::engine::Done;
+use crate::template;
+
+pub async fn generate(
+    State(state): State<super::State>,
+    ApiJson(req): ApiJson<GenerateRequest>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    if req.model.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    let model = state.model(&req.model)?;
+    if req.raw && (!req.template.is_empty() || !req.system.is_empty() || req.context.is_some()) {
+        return Err(ApiError::bad_request(
+            "raw mode does not support template, system, or context",
+        ));
+    }
+    let meta = state.model_meta(&model)?;
+    let caps = prompt::capabilities(&model, &meta);
+    if !caps.iter().any(|c| c == "completion") {
+        return Err(ApiError::bad_request(format!(
+            "\"{}\" does not support generate",
+            req.model
+        )));
+    }
+    if !req.suffix.is_empty() && !caps.iter().any(|c| c == "insert") {
+        return Err(ApiError::bad_request(format!(
+            "{} does not support insert",
+            model.stored.name
+        )));
+    }
+    if let Some(n) = req.top_logprobs
+        && !(0..=20).contains(&n)
+    {
+        return Err(ApiError::bad_request(
+            "top_logprobs must be between 0 and 20",
+        ));
+    }
+    infer::check_think(req.think.as_ref(), &req.model, &caps)?;
+    infer::check_format(req.format.as_ref())?;
+
+    let done_only = |reason: &str| GenerateResponse {
+        model: req.model.clone(),
+        created_at: now_utc(),
+        done: true,
+        done_reason: reason.to_string(),
+        ..GenerateResponse::default()
+    };
+    if req.prompt.is_empty() && req.suffix.is_empty() && req.keep_alive.is_some_and(|k| k.is_zero())
+    {
+        if let Some(path) = &model.model_path {
+            state.sched.unload_model(path);
+        }
+        return Ok(axum::Json(done_only("unload")).into_response());
+    }
+
+    let opts = infer::merge_options(&state, &model, req.options.as_ref())?;
+    let lease = infer::acquire(&state, &model, &meta, &opts, req.keep_alive).await?;
+    let load_duration = started.elapsed();
+    if req.prompt.is_empty() && req.suffix.is_empty() {
+        return Ok(axum::Json(done_only("load")).into_response());
+    }
+
+    let mut prompt_text = String::new();
+    if let Some(ctx) = &req.context {
+        tracing::warn!("the context field is deprecated and will be removed in a future version");
+        let rx = lease
+            .runner
+            .detokenize(ctx.iter().map(|&t| t as i32).collect())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        prompt_text.push_str(
+            &rx.await
+                .map_err(|_| ApiError::internal(infer::runner_stopped()))?,
+        );
+    }
+    if req.raw {
+        prompt_text.push_str(&req.prompt);
+    } else {
+        prompt_text.push_str(&render(&model, &meta, &req)?);
+    }
+    if req.debug_render_only {
+        let mut r = done_only("");
+        r.done = false;
+        r.debug_info = Some(DebugInfo {
+            rendered_template: prompt_text,
+            image_count: req.images.len(),
+        });
+        return Ok(axum::Json(r).into_response());
+    }
+
+    let running = infer::start(lease, prompt_text, &opts, started, load_duration)?;
+    let shape = GenerateShape {
+        model: req.model,
+        with_context: !req.raw,
+    };
+    infer::respond(running, shape, req.stream.unwrap_or(true)).await
+}
+
+/// The prompt as Ollama renders it for generate: a template override or `suffix` executes the Go
+/// template directly; otherwise system + MESSAGE history (unless `context`) + the user prompt go
+/// through the model's template.
+fn render(
+    model: &crate::store::model::Model,
+    meta: &super::meta::ModelMeta,
+    req: &GenerateRequest,
+) -> Result<String, ApiError> {
+    let tmpl = if req.template.is_empty() {
+        ChatTemplate::for_model(model, meta)?
+    } else {
+        ChatTemplate::Go(prompt::parse_go(&req.template)?)
+    };
+    if !req.suffix.is_empty() {
+        let ChatTemplate::Go(t) = &tmpl else {
+            return Err(ApiError::bad_request(format!(
+                "{} does not support insert",
+                model.stored.name
+            )));
+        };
+        let values = template::Values {
+            prompt: req.prompt.clone(),
+            suffix: req.suffix.clone(),
+            ..template::Values::default()
+        };
+        return t
+            .render(&values)
+            .map_err(|e| ApiError::internal(format!("template error: {e}")));
+    }
+    let mut msgs = Vec::new();
+    if !req.system.is_empty() {
+        msgs.push(Message::new("system", req.system.clone()));
+    } else if let Some(s) = model.system.as_ref().filter(|s| !s.is_empty()) {
+        msgs.push(Message::new("system", s.clone()));
+    }
+    if req.context.is_none() {
+        msgs.extend(model.messages.iter().cloned());
+    }
+    let mut user = Message::new("user", req.prompt.clone());
+    user.images = req.images.clone();
+    msgs.push(user);
+    tmpl.render(&msgs, &[])
+}
+
+struct GenerateShape {
+    model: String,
+    with_context: bool,
+}
+
+impl infer::Shape for GenerateShape {
+    type Out = GenerateResponse;
+
+    fn chunk(&self, text: String) -> GenerateResponse {
+        GenerateResponse {
+            model: self.model.clone(),
+            created_at: now_utc(),
+            response: text,
+            ..GenerateResponse::default()
+        }
+    }
+
+    fn last(&self, running: &Running, done: &Done, text: String) -> GenerateResponse {
+        GenerateResponse {
+            model: self.model.clone(),
+            created_at: now_utc(),
+            response: text,
+            done: true,
+            done_reason: done.reason.as_str().to_string(),
+            context: self
+                .with_context
+                .then(|| done.context.iter().map(|&t| i64::from(t)).collect()),
+            metrics: running.metrics(done),
+            ..GenerateResponse::default()
+        }
+    }
+}

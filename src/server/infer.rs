@@ -1,0 +1,244 @@
+//! What generate and chat share: merging options (defaults < model parameters < request), getting
+//! a runner from the scheduler, starting a completion, and turning the engine's final numbers
+//! into Ollama's metrics. The route handlers only shape requests and responses around this.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use super::AppState;
+use super::error::ApiError;
+use super::meta::ModelMeta;
+use crate::api::options::Options;
+use crate::api::types::Metrics;
+use crate::duration::KeepAlive;
+use crate::engine::{CompletionRequest, Done, Event, options as engine_options};
+use crate::sched::Lease;
+use crate::store::model::Model;
+
+/// Ollama's option precedence; unknown keys are logged and ignored, wrong types are errors.
+pub fn merge_options(
+    state: &AppState,
+    model: &Model,
+    request: Option<&Map<String, Value>>,
+) -> Result<Options, ApiError> {
+    let mut opts = Options {
+        num_ctx: i64::from(state.config.context_length),
+        ..Options::default()
+    };
+    for layer in [Some(&model.params), request].into_iter().flatten() {
+        let unknown = opts
+            .apply_map(layer)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        for key in unknown {
+            tracing::warn!(option = %key, "invalid option provided");
+        }
+    }
+    Ok(opts)
+}
+
+/// A runner for `model` with `opts`, loading it if needed.
+pub async fn acquire(
+    state: &Arc<AppState>,
+    model: &Model,
+    meta: &ModelMeta,
+    opts: &Options,
+    keep_alive: Option<KeepAlive>,
+) -> Result<Lease, ApiError> {
+    let Some(path) = model.model_path.clone() else {
+        return Err(ApiError::internal(format!(
+            "model '{}' has no weights",
+            model.short_name()
+        )));
+    };
+    if !path.is_file() {
+        return Err(ApiError::not_found(format!(
+            "model \"{}\" not found, try pulling it first",
+            model.short_name()
+        )));
+    }
+    let params = engine_options::load_params(
+        opts,
+        path,
+        model.adapters.clone(),
+        meta.context_length,
+        state.config.num_parallel,
+        state.config.flash_attention,
+    );
+    Ok(state
+        .sched
+        .acquire(&model.short_name(), params, keep_alive)
+        .await?)
+}
+
+/// A completion in flight; the lease keeps the runner loaded until this is dropped.
+pub struct Running {
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub lease: Lease,
+    pub started: Instant,
+    pub load_duration: Duration,
+}
+
+impl Running {
+    pub fn metrics(&self, done: &Done) -> Metrics {
+        Metrics {
+            total_duration: self.started.elapsed().as_nanos() as u64,
+            load_duration: self.load_duration.as_nanos() as u64,
+            prompt_eval_count: done.prompt_tokens,
+            prompt_eval_duration: done.prompt_ns,
+            eval_count: done.eval_tokens,
+            eval_duration: done.eval_ns,
+        }
+    }
+}
+
+/// Starts generating `prompt` on the leased runner.
+pub fn start(
+    lease: Lease,
+    prompt: String,
+    opts: &Options,
+    started: Instant,
+    load_duration: Duration,
+) -> Result<Running, ApiError> {
+    let req = CompletionRequest {
+        prompt,
+        num_predict: opts.num_predict,
+        num_keep: opts.num_keep,
+        stop: opts.stop.clone(),
+        sampling: engine_options::sampling_params(opts),
+    };
+    let events = lease
+        .runner
+        .completion(req)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Running {
+        events,
+        lease,
+        started,
+        load_duration,
+    })
+}
+
+/// Tokens of `text` as the runner would evaluate them.
+pub async fn tokenize(lease: &Lease, text: String) -> Result<Vec<i32>, ApiError> {
+    let rx = lease
+        .runner
+        .tokenize(text)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    rx.await
+        .map_err(|_| ApiError::internal(crate::engine::EngineError::Stopped.to_string()))
+}
+
+/// The message when the engine goes away without finishing.
+pub fn runner_stopped() -> String {
+    crate::engine::EngineError::Stopped.to_string()
+}
+
+/// Ollama's `think` value check for models without the thinking capability.
+pub fn check_think(
+    think: Option<&Value>,
+    model_name: &str,
+    caps: &[String],
+) -> Result<(), ApiError> {
+    let wants = match think {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(Value::String(s)) if ["high", "medium", "low", "max"].contains(&s.as_str()) => true,
+        Some(Value::String(s)) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid think value: \"{s}\" (must be \"high\", \"medium\", \"low\", \"max\", true, or false)"
+            )));
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid think value: {other} (must be \"high\", \"medium\", \"low\", \"max\", true, or false)"
+            )));
+        }
+    };
+    if wants && !caps.iter().any(|c| c == "thinking") {
+        return Err(ApiError::bad_request(format!(
+            "\"{model_name}\" does not support thinking"
+        )));
+    }
+    Ok(())
+}
+
+/// `format` (structured output) is accepted only when absent or empty until grammar-constrained
+/// decoding lands; silently ignoring it would return unconstrained text as if it were JSON.
+pub fn check_format(format: Option<&Value>) -> Result<(), ApiError> {
+    match format {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s.is_empty() => Ok(()),
+        Some(Value::String(s)) if s == "json" => Err(not_yet_format()),
+        Some(Value::Object(_)) => Err(not_yet_format()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "invalid format: {other}; expected \"json\" or a valid JSON Schema object"
+        ))),
+    }
+}
+
+fn not_yet_format() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "structured output (format) is not implemented in rollama yet",
+    )
+}
+
+/// How a route shapes engine output: one chunk per piece of text, and a final object carrying
+/// the metrics (with all the text when not streaming).
+pub trait Shape: Send + 'static {
+    type Out: serde::Serialize + Send + Sync;
+    fn chunk(&self, text: String) -> Self::Out;
+    fn last(&self, running: &Running, done: &Done, text: String) -> Self::Out;
+}
+
+/// Streams (NDJSON) or collects the completion. Streaming: an engine error after the first line
+/// becomes a last `{"error": ...}` line; a client that goes away drops `running`, which cancels
+/// the sequence at the engine's next step.
+pub async fn respond<S: Shape>(
+    mut running: Running,
+    shape: S,
+    streaming: bool,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if streaming {
+        let (tx, response) = super::stream::ndjson();
+        tokio::spawn(async move {
+            loop {
+                let Some(event) = running.events.recv().await else {
+                    tx.send_error(&runner_stopped()).await;
+                    return;
+                };
+                match event {
+                    Event::Text(text) => {
+                        if !tx.send(&shape.chunk(text)).await {
+                            return;
+                        }
+                    }
+                    Event::Done(done) => {
+                        tx.send(&shape.last(&running, &done, String::new())).await;
+                        return;
+                    }
+                    Event::Error(e) => {
+                        tx.send_error(&e).await;
+                        return;
+                    }
+                }
+            }
+        });
+        return Ok(response);
+    }
+    let mut text = String::new();
+    loop {
+        match running.events.recv().await {
+            None => return Err(ApiError::internal(runner_stopped())),
+            Some(Event::Text(t)) => text.push_str(&t),
+            Some(Event::Error(e)) => return Err(ApiError::internal(e)),
+            Some(Event::Done(done)) => {
+                return Ok(axum::Json(shape.last(&running, &done, text)).into_response());
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The HTTP server: Ollama's native API on axum. [`router`] builds the route table over an
+//! [`AppState`] (so tests drive it on `127.0.0.1:0`), [`serve`] runs it with graceful shutdown.
+//! One file per route family; errors become responses only in `error.rs`.
+//!
+//! Depends on the store, scheduler, engine and templates; never on the CLI.
+
+pub mod blobs;
+pub mod chat;
+pub mod create;
+pub mod error;
+pub mod generate;
+pub mod infer;
+pub mod meta;
+pub mod models;
+pub mod prompt;
+pub mod stream;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, head, post};
+
+use crate::envconfig::Config;
+use crate::sched::{Loader, SchedConfig, Scheduler};
+use crate::store::Store;
+use crate::store::model::Model;
+use crate::store::name::Name;
+use error::ApiError;
+use meta::{MetaCache, ModelMeta};
+
+/// The version `/api/version` reports and `serve` logs.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything a handler may use.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub sched: Arc<Scheduler>,
+    pub meta: MetaCache,
+}
+
+pub type State = Arc<AppState>;
+
+impl AppState {
+    pub fn new(config: Config, store: Store, loader: Arc<dyn Loader>) -> AppState {
+        let sched = Scheduler::new(
+            SchedConfig {
+                default_keep_alive: config.keep_alive,
+                max_loaded: config.max_loaded_models,
+                max_queue: config.max_queue,
+            },
+            loader,
+        );
+        AppState {
+            config,
+            store,
+            sched,
+            meta: MetaCache::default(),
+        }
+    }
+
+    /// Resolves a request's model name to a readable model: 400 for an invalid name, 404 when
+    /// it is not in the store.
+    pub fn model(&self, name: &str) -> Result<Model, ApiError> {
+        let parsed = Name::parse(name)?;
+        let stored = self
+            .store
+            .read(&parsed)?
+            .ok_or_else(|| ApiError::model_not_found(name))?;
+        Ok(Model::load(&self.store, stored)?)
+    }
+
+    /// The GGUF facts of a model's weights.
+    pub fn model_meta(&self, model: &Model) -> Result<Arc<ModelMeta>, ApiError> {
+        match (&model.model_digest, &model.model_path) {
+            (Some(_), Some(p)) if !p.is_file() => Err(ApiError::not_found(format!(
+                "model \"{}\" not found, try pulling it first",
+                model.short_name()
+            ))),
+            (Some(d), Some(p)) => self.meta.get(d, p).map_err(|e| {
+                ApiError::internal(format!(
+                    "this model may be incompatible with your version of rollama: {e}"
+                ))
+            }),
+            _ => Ok(Arc::new(ModelMeta::default())),
+        }
+    }
+}
+
+/// The route table.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/", get(models::root).head(models::root))
+        .route("/api/version", get(models::version).head(models::version))
+        .route("/api/tags", get(models::tags).head(models::tags))
+        .route("/api/show", post(models::show))
+        .route("/api/delete", axum::routing::delete(models::delete))
+        .route("/api/generate", post(generate::generate))
+        .route("/api/chat", post(chat::chat))
+        .route("/api/create", post(create::create))
+        .route(
+            "/api/blobs/{digest}",
+            head(blobs::head_blob).post(blobs::upload_blob),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
+        .with_state(state)
+}
+
+/// Runs the server until SIGINT/SIGTERM, then unloads every model.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let store = Store::open(&config.models).map_err(|e| ServeError(e.to_string()))?;
+    if config.noprune {
+        tracing::info!("OLLAMA_NOPRUNE set, skipping blob pruning");
+    } else {
+        match store.prune() {
+            Ok(n) if n > 0 => tracing::info!("pruned {n} unused blobs"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("skipping blob pruning: {e}"),
+        }
+    }
+    let addr = config.host.bind_addr();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| ServeError(format!("listen tcp {addr}: {e}")))?;
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
+    tracing::info!(
+        models = %config.models.display(),
+        keep_alive = ?config.keep_alive,
+        context_length = config.context_length,
+        num_parallel = config.num_parallel,
+        max_loaded_models = config.max_loaded_models,
+        "server config"
+    );
+    tracing::info!("Listening on {local} (version {VERSION})");
+    let state = Arc::new(AppState::new(
+        config,
+        store,
+        Arc::new(crate::sched::LlamaLoader),
+    ));
+    let app = router(Arc::clone(&state));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| ServeError(e.to_string()))?;
+    state.sched.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServeError(pub String);

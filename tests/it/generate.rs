@@ -1,0 +1,226 @@
+//! `/api/generate` end to end on the real model.
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+fn text_of(lines: &[Value]) -> String {
+    lines
+        .iter()
+        .filter_map(|l| l["response"].as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streamed_generation_has_chunks_and_final_metrics() {
+    let s = Server::start();
+    let lines = post_stream(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "The capital of France is", "options": {"num_predict": 12, "temperature": 0}}),
+    )
+    .await;
+    assert!(lines.len() >= 2, "{lines:?}");
+    for l in &lines[..lines.len() - 1] {
+        assert_eq!(l["done"], false);
+        assert_eq!(l["model"], MODEL);
+        assert!(l["created_at"].as_str().unwrap().ends_with('Z'));
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["done"], true);
+    assert!(matches!(
+        last["done_reason"].as_str(),
+        Some("stop" | "length")
+    ));
+    for key in [
+        "total_duration",
+        "load_duration",
+        "prompt_eval_count",
+        "prompt_eval_duration",
+        "eval_count",
+        "eval_duration",
+    ] {
+        assert!(last[key].as_u64().unwrap() > 0, "{key} in {last}");
+    }
+    let ctx = last["context"].as_array().unwrap();
+    assert!(ctx.len() as u64 >= last["prompt_eval_count"].as_u64().unwrap());
+    assert!(!text_of(&lines).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_streamed_generation_is_one_object() {
+    let s = Server::start();
+    let (status, body) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "Once upon a time", "stream": false, "options": {"num_predict": 8, "temperature": 0}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["done"], true);
+    assert!(!body["response"].as_str().unwrap().is_empty());
+    assert_eq!(body["eval_count"], 8);
+    assert_eq!(body["done_reason"], "length");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn temperature_zero_and_fixed_seed_are_deterministic() {
+    let s = Server::start();
+    let run = |opts: Value| {
+        let s = &s;
+        async move {
+            let (status, body) = post(
+                s,
+                "/api/generate",
+                json!({"model": MODEL, "prompt": "Write a list of fruits:", "stream": false, "options": opts}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body["response"].as_str().unwrap().to_string()
+        }
+    };
+    let greedy = json!({"temperature": 0, "num_predict": 24});
+    let a = run(greedy.clone()).await;
+    let b = run(greedy).await;
+    assert_eq!(a, b);
+    assert!(!a.is_empty());
+
+    let seeded = json!({"temperature": 1.0, "seed": 1234, "num_predict": 24});
+    let c = run(seeded.clone()).await;
+    let d = run(seeded).await;
+    assert_eq!(c, d, "same seed, same text");
+    let other: Vec<String> = futures_util::future::join_all(
+        (0..3).map(|i| run(json!({"temperature": 1.0, "seed": 99 + i, "num_predict": 24}))),
+    )
+    .await;
+    assert!(
+        other.iter().any(|o| *o != c),
+        "different seeds should differ somewhere"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn num_predict_limits_eval_count() {
+    let s = Server::start();
+    let lines = post_stream(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "Count: one, two, three,", "options": {"num_predict": 5, "temperature": 0}}),
+    )
+    .await;
+    let last = lines.last().unwrap();
+    assert_eq!(last["eval_count"], 5);
+    assert_eq!(last["done_reason"], "length");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_string_ends_output_without_emitting_it() {
+    let s = Server::start();
+    let prompt = "Alice went to the market and bought";
+    let (_, free) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": prompt, "stream": false, "options": {"num_predict": 40, "temperature": 0}}),
+    )
+    .await;
+    let full = free["response"].as_str().unwrap().to_string();
+    // A stop string taken from the middle of what the model says unconstrained.
+    let words: Vec<&str> = full.split_whitespace().collect();
+    assert!(words.len() >= 4, "need some words: {full:?}");
+    let stop = words[words.len() / 2];
+    let cut = full.find(stop).unwrap();
+    let lines = post_stream(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": prompt, "options": {"num_predict": 40, "temperature": 0, "stop": [stop]}}),
+    )
+    .await;
+    let text = text_of(&lines);
+    assert_eq!(
+        text,
+        full[..cut],
+        "output ends right before the stop string {stop:?}"
+    );
+    assert!(!text.contains(stop));
+    assert_eq!(lines.last().unwrap()["done_reason"], "stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_mode_skips_the_template_and_context_round_trips() {
+    let s = Server::start();
+    let (status, body) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "1, 2, 3,", "raw": true, "stream": false, "options": {"num_predict": 4, "temperature": 0}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.get("context").is_none(),
+        "raw responses carry no context"
+    );
+    // The rendered prompt of a templated request is visible with _debug_render_only.
+    let (_, dbg) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "hi", "system": "Be brief.", "_debug_render_only": true}),
+    )
+    .await;
+    assert_eq!(
+        dbg["_debug_info"]["rendered_template"],
+        "<start_of_turn>user\nBe brief.<end_of_turn>\n<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n"
+    );
+    // `context` from a previous answer continues it.
+    let (_, first) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "Say a color.", "stream": false, "options": {"num_predict": 3, "temperature": 0}}),
+    )
+    .await;
+    let (status, second) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "Another.", "context": first["context"], "stream": false, "options": {"num_predict": 3, "temperature": 0}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert!(
+        second["prompt_eval_count"].as_u64().unwrap()
+            > first["prompt_eval_count"].as_u64().unwrap(),
+        "the earlier exchange is part of the prompt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_prompt_loads_and_keep_alive_zero_unloads() {
+    let s = Server::start();
+    let (status, body) = post(&s, "/api/generate", json!({"model": MODEL})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["done"], true);
+    assert_eq!(body["done_reason"], "load");
+    assert_eq!(body["response"], "");
+    assert!(s.log_text().contains("model loaded"));
+    let (status, body) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "keep_alive": 0}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["done_reason"], "unload");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn utf8_is_never_split_in_stream_chunks() {
+    let s = Server::start();
+    // Every line is valid JSON text; a split multi-byte character would show up as U+FFFD.
+    let lines = post_stream(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "日本語の文章を書いてください。東京は", "raw": true, "options": {"num_predict": 30, "temperature": 0}}),
+    )
+    .await;
+    let text = text_of(&lines);
+    assert!(!text.contains('\u{FFFD}'), "{text:?}");
+    assert!(!text.is_empty());
+}

@@ -1,0 +1,14 @@
+//! The one integration-test binary: the real `rollama` binary, the real llama.cpp engine and the
+//! real gemma3 270M model (fetched by `scripts/fetch-model.sh`). See `harness.rs`.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+mod chat;
+mod cli;
+mod docs;
+mod errors;
+mod generate;
+mod models;
+mod store;
+mod stream_errors;
