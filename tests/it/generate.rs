@@ -222,5 +222,39 @@ async fn utf8_is_never_split_in_stream_chunks() {
     .await;
     let text = text_of(&lines);
     assert!(!text.contains('\u{FFFD}'), "{text:?}");
-    assert!(!text.is_empty());
+    assert!(
+        text.chars().any(|c| !c.is_ascii()),
+        "the answer has multi-byte characters: {text:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_alive_unloads_an_idle_model_when_it_expires() {
+    let s = Server::start();
+    let (status, _) = post(&s, "/api/generate", json!({"model": MODEL, "prompt": "Hi", "keep_alive": "1s", "stream": false, "options": {"num_predict": 2}})).await;
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !s.log_text().contains("keep_alive expired") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not unloaded:\n{}",
+            s.log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // A string keep_alive without a unit is Go's error, as a 400.
+    let (status, body) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "keep_alive": "-1"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing unit in duration"),
+        "{body}"
+    );
 }

@@ -73,8 +73,15 @@ pub fn modelfile_dir(dir: &Path) -> PathBuf {
 pub fn fixture_store() -> &'static Path {
     static STORE: OnceLock<PathBuf> = OnceLock::new();
     STORE.get_or_init(|| {
+        // Stores of earlier runs (each holds a copy of the model) go first.
+        if let Ok(rd) = fs::read_dir(tmp_root()) {
+            for e in rd.flatten() {
+                if e.file_name().to_string_lossy().starts_with("fixture-") {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let root = tmp_root().join(format!("fixture-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("src")).expect("fixture dir");
         let modelfile = modelfile_dir(&root.join("src"));
         let models = root.join("models");

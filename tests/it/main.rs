@@ -9,6 +9,7 @@ mod cli;
 mod docs;
 mod errors;
 mod generate;
+mod jinja;
 mod models;
 mod store;
 mod stream_errors;
