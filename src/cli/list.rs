@@ -1,17 +1,18 @@
 //! `rollama list` / `ls [PREFIX]`: the NAME ID SIZE MODIFIED table.
 
-use super::CliError;
 use super::args::ListArgs;
 use super::format::{human_bytes, human_time, table};
+use super::{CliError, out};
 use crate::api::client::Client;
 use crate::api::types::ListModel;
 
 pub async fn list(client: &Client, args: ListArgs) -> Result<(), CliError> {
     let resp = client.list().await?;
-    print!(
-        "{}",
-        render(&resp.models, args.filter.as_deref(), chrono::Utc::now())
-    );
+    out(&render(
+        &resp.models,
+        args.filter.as_deref(),
+        chrono::Utc::now(),
+    ))?;
     Ok(())
 }
 

@@ -34,10 +34,33 @@ impl From<ClientError> for CliError {
     }
 }
 
+/// The message of a write to a closed stdout; `main` exits 0 quietly on it.
+const BROKEN_PIPE: &str = "broken pipe";
+
+impl CliError {
+    pub fn is_broken_pipe(&self) -> bool {
+        self.0 == BROKEN_PIPE
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> CliError {
-        CliError(e.to_string())
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError(BROKEN_PIPE.to_string())
+        } else {
+            CliError(e.to_string())
+        }
     }
+}
+
+/// Writes command output (data) to stdout; unlike `print!`, a closed pipe is an error value,
+/// not a panic.
+pub fn out(s: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(s.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
 }
 
 pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
@@ -92,7 +115,7 @@ async fn version(client: &Client) -> Result<(), CliError> {
     let mine = env!("CARGO_PKG_VERSION");
     match client.version().await {
         Ok(v) => {
-            println!("rollama version is {v}");
+            out(&format!("rollama version is {v}\n"))?;
             if v != mine {
                 eprintln!("Warning: client version is {mine}");
             }

@@ -1,7 +1,7 @@
 //! `rollama rm MODEL...`: unload, then delete each model, stopping at the first failure.
 
-use super::CliError;
 use super::args::RmArgs;
+use super::{CliError, out};
 use crate::api::client::Client;
 use crate::api::types::GenerateRequest;
 use crate::duration::KeepAlive;
@@ -19,7 +19,7 @@ pub async fn rm(client: &Client, args: RmArgs) -> Result<(), CliError> {
             Err(_) => eprintln!("Warning: unable to stop model '{name}'"),
         }
         client.delete(name).await?;
-        println!("deleted '{name}'");
+        out(&format!("deleted '{name}'\n"))?;
     }
     Ok(())
 }

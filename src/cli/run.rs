@@ -109,8 +109,7 @@ pub async fn run(client: &Client, args: RunArgs, config: &Config) -> Result<(), 
     })
     .await?;
     if !prompt.is_empty() {
-        println!();
-        println!();
+        super::out("\n\n")?;
     }
     match answer {
         Answer::Done { metrics, .. } if args.verbose => eprint!("{}", stats::summary(&metrics)),

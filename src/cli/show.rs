@@ -1,9 +1,9 @@
 //! `rollama show MODEL`: the sectioned summary, or one raw field with `--license`,
 //! `--modelfile`, `--parameters`, `--template` or `--system`.
 
-use super::CliError;
 use super::args::ShowArgs;
 use super::format::table;
+use super::{CliError, out};
 use crate::api::client::Client;
 use crate::api::types::{ShowRequest, ShowResponse};
 use crate::gofmt::human_number;
@@ -29,33 +29,26 @@ pub async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
             ..ShowRequest::default()
         })
         .await?;
-    let raw = |s: &str, none: &str| {
-        if s.is_empty() {
-            println!("{none}");
-        } else {
-            println!("{s}");
-        }
-    };
+    let raw = |s: &str, none: &str| out(&format!("{}\n", if s.is_empty() { none } else { s }));
     if args.license {
-        raw(&resp.license, "No license was specified for this model.");
+        raw(&resp.license, "No license was specified for this model.")
     } else if args.modelfile {
-        print!("{}", resp.modelfile);
+        out(&resp.modelfile)
     } else if args.parameters {
         raw(
             &resp.parameters,
             "No parameters were specified for this model.",
-        );
+        )
     } else if args.template {
-        raw(&resp.template, "No template was specified for this model.");
+        raw(&resp.template, "No template was specified for this model.")
     } else if args.system {
         raw(
             &resp.system,
             "No system message was specified for this model.",
-        );
+        )
     } else {
-        print!("{}", summary(&resp));
+        out(&summary(&resp))
     }
-    Ok(())
 }
 
 /// Ollama's default `show` view: indented Model, Capabilities, Parameters, System and License

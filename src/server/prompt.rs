@@ -34,7 +34,7 @@ impl ChatTemplate {
                 eos: meta.eos_text.clone(),
             });
         }
-        parse_go(DEFAULT_TEMPLATE).map(ChatTemplate::Go)
+        Ok(ChatTemplate::Go(Template::default_template()))
     }
 
     /// The text `show` reports as the template.
@@ -75,9 +75,6 @@ impl ChatTemplate {
         }
     }
 }
-
-/// Ollama's template for models that have none.
-pub const DEFAULT_TEMPLATE: &str = "{{ .Prompt }}";
 
 pub fn parse_go(src: &str) -> Result<Template, ApiError> {
     Template::parse(src).map_err(|e| ApiError::bad_request(format!("template error: {e}")))

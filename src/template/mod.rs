@@ -38,6 +38,9 @@ pub struct Values {
     pub force_legacy: bool,
 }
 
+/// Ollama's template for models that have none.
+pub const DEFAULT_TEMPLATE: &str = "{{ .Prompt }}";
+
 /// A Modelfile TEMPLATE with Ollama's semantics.
 #[derive(Clone, Debug)]
 pub struct Template {
@@ -64,6 +67,19 @@ impl Template {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// `{{ .Prompt }}`, what a model without a template gets.
+    pub fn default_template() -> Template {
+        match Template::parse(DEFAULT_TEMPLATE) {
+            Ok(t) => t,
+            // The constant is a valid template; this arm only satisfies the types.
+            Err(_) => Template {
+                source: DEFAULT_TEMPLATE.to_string(),
+                tmpl: go::Template::empty(),
+                vars: Vec::new(),
+            },
+        }
     }
 
     /// Identifiers the template uses, lower-cased.
@@ -174,6 +190,9 @@ fn message_value(m: &Message) -> Value {
         "tool_call_id": m.tool_call_id,
     })
 }
+
+#[cfg(test)]
+mod conformance_tests;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

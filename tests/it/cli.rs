@@ -241,3 +241,20 @@ fn create_uploads_only_what_the_server_lacks() {
     let sys = stdout(&s.cli(&["show", "--system", "derived"]));
     assert_eq!(sys, "You are a pirate.\nAlways.\n");
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let s = Server::start();
+    let mut child = s
+        .command(&["list"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the table is written (`rollama list | head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}

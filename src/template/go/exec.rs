@@ -264,6 +264,12 @@ impl Exec {
         if let Some(p) = piped {
             values.push(p);
         }
+        if !funcs::exists(name) {
+            return Err(Error::exec(
+                line,
+                format!("\"{name}\" is not a defined function"),
+            ));
+        }
         funcs::call(name, &values)
             .map_err(|e| Error::exec(line, format!("error calling {name}: {e}")))
     }

@@ -63,6 +63,36 @@ pub fn go_json(v: &Value) -> String {
         .replace('\u{2029}', "\\u2029")
 }
 
+/// Every function name [`call`] knows (plus `and`/`or`, evaluated lazily by the executor).
+const NAMES: &[&str] = &[
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "slice",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "print",
+    "println",
+    "printf",
+    "html",
+    "js",
+    "urlquery",
+    "json",
+    "currentDate",
+    "yesterdayDate",
+    "toTypeScriptType",
+];
+
+pub fn exists(name: &str) -> bool {
+    NAMES.contains(&name)
+}
+
 pub fn call(name: &str, args: &[Value]) -> Result<Value, String> {
     let want = |n: usize| -> Result<(), String> {
         if args.len() == n {

@@ -71,6 +71,11 @@ impl Template {
         ids
     }
 
+    /// A template that renders nothing.
+    pub fn empty() -> Template {
+        Template { nodes: Vec::new() }
+    }
+
     /// Ollama's legacy-mode cut: everything after the first `.Response` field is dropped.
     pub fn cut_after_response(&self) -> Template {
         Template {

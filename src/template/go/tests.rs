@@ -178,7 +178,7 @@ fn functions_and_pipelines() {
     assert_eq!(run("{{ currentDate }}", d.clone()).len(), 10);
     assert!(err("{{ eq .N \"3\" }}", d.clone()).contains("incompatible types for comparison"));
     assert!(err("{{ index .L 9 }}", d.clone()).contains("index out of range"));
-    assert!(err("{{ nosuch 1 }}", d.clone()).contains("function \"nosuch\" not defined"));
+    assert!(err("{{ nosuch 1 }}", d.clone()).contains("\"nosuch\" is not a defined function"));
     assert!(err("{{ .S 1 }}", d).contains("can't give argument to non-function"));
 }
 
