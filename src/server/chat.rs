@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ApiJson};
-use super::infer::{self, Running};
+use super::infer::{self, Running, Scheduled};
 use super::prompt::{self, ChatTemplate};
 use crate::api::types::{ChatRequest, ChatResponse, DebugInfo, Message, now_utc};
 use crate::engine::Done;
@@ -20,34 +20,20 @@ pub async fn chat(
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    if req.model.is_empty() {
-        return Err(ApiError::bad_request("model is required"));
-    }
-    let model = state.model(&req.model)?;
-    let meta = state.model_meta(&model)?;
-    let caps = prompt::capabilities(&model, &meta);
-    if !caps.iter().any(|c| c == "completion") {
-        return Err(ApiError::bad_request(format!(
-            "\"{}\" does not support chat",
-            req.model
-        )));
-    }
-    if !req.tools.is_empty() && !caps.iter().any(|c| c == "tools") {
+    let c = infer::check(
+        &state,
+        &req.model,
+        "chat",
+        req.top_logprobs,
+        req.think.as_ref(),
+        req.format.as_ref(),
+    )?;
+    if !req.tools.is_empty() && !c.can("tools") {
         return Err(ApiError::bad_request(format!(
             "{} does not support tools",
-            model.stored.name
+            c.model.stored.name
         )));
     }
-    if let Some(n) = req.top_logprobs
-        && !(0..=20).contains(&n)
-    {
-        return Err(ApiError::bad_request(
-            "top_logprobs must be between 0 and 20",
-        ));
-    }
-    infer::check_think(req.think.as_ref(), &req.model, &caps)?;
-    infer::check_format(req.format.as_ref())?;
-
     let done_only = |reason: &str| ChatResponse {
         model: req.model.clone(),
         created_at: now_utc(),
@@ -56,22 +42,18 @@ pub async fn chat(
         done: true,
         ..ChatResponse::default()
     };
-    if req.messages.is_empty() && req.keep_alive.is_some_and(|k| k.is_zero()) {
-        if let Some(path) = &model.model_path {
-            state.sched.unload_model(path);
-        }
-        return Ok(axum::Json(done_only("unload")).into_response());
-    }
-
-    let opts = infer::merge_options(&state, &model, req.options.as_ref())?;
-    let lease = infer::acquire(&state, &model, &meta, &opts, req.keep_alive).await?;
+    let empty = req.messages.is_empty();
+    let (lease, opts) =
+        match infer::schedule(&state, &c, req.options.as_ref(), req.keep_alive, empty).await? {
+            Scheduled::Unload => return Ok(axum::Json(done_only("unload")).into_response()),
+            Scheduled::Load => return Ok(axum::Json(done_only("load")).into_response()),
+            Scheduled::Ready { lease, opts } => (lease, opts),
+        };
     let load_duration = started.elapsed();
-    if req.messages.is_empty() {
-        return Ok(axum::Json(done_only("load")).into_response());
-    }
+    let (model, meta) = (&c.model, &c.meta);
 
-    let tmpl = ChatTemplate::for_model(&model, &meta)?;
-    let msgs = prompt::chat_messages(&model, &req.messages);
+    let tmpl = ChatTemplate::for_model(model, meta)?;
+    let msgs = prompt::chat_messages(model, &req.messages);
     let truncate = req.truncate.unwrap_or(true);
     let prompt_text =
         fit_to_context(&lease, &tmpl, &msgs, &req.tools, opts.num_ctx, truncate).await?;

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ApiJson};
-use super::infer::{self, Running};
+use super::infer::{self, Running, Scheduled};
 use super::prompt::{self, ChatTemplate};
 use crate::api::types::{DebugInfo, GenerateRequest, GenerateResponse, Message, now_utc};
 use crate::engine::Done;
@@ -19,39 +19,25 @@ pub async fn generate(
     ApiJson(req): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    if req.model.is_empty() {
-        return Err(ApiError::bad_request("model is required"));
-    }
-    let model = state.model(&req.model)?;
     if req.raw && (!req.template.is_empty() || !req.system.is_empty() || req.context.is_some()) {
         return Err(ApiError::bad_request(
             "raw mode does not support template, system, or context",
         ));
     }
-    let meta = state.model_meta(&model)?;
-    let caps = prompt::capabilities(&model, &meta);
-    if !caps.iter().any(|c| c == "completion") {
-        return Err(ApiError::bad_request(format!(
-            "\"{}\" does not support generate",
-            req.model
-        )));
-    }
-    if !req.suffix.is_empty() && !caps.iter().any(|c| c == "insert") {
+    let c = infer::check(
+        &state,
+        &req.model,
+        "generate",
+        req.top_logprobs,
+        req.think.as_ref(),
+        req.format.as_ref(),
+    )?;
+    if !req.suffix.is_empty() && !c.can("insert") {
         return Err(ApiError::bad_request(format!(
             "{} does not support insert",
-            model.stored.name
+            c.model.stored.name
         )));
     }
-    if let Some(n) = req.top_logprobs
-        && !(0..=20).contains(&n)
-    {
-        return Err(ApiError::bad_request(
-            "top_logprobs must be between 0 and 20",
-        ));
-    }
-    infer::check_think(req.think.as_ref(), &req.model, &caps)?;
-    infer::check_format(req.format.as_ref())?;
-
     let done_only = |reason: &str| GenerateResponse {
         model: req.model.clone(),
         created_at: now_utc(),
@@ -59,20 +45,15 @@ pub async fn generate(
         done_reason: reason.to_string(),
         ..GenerateResponse::default()
     };
-    if req.prompt.is_empty() && req.suffix.is_empty() && req.keep_alive.is_some_and(|k| k.is_zero())
-    {
-        if let Some(path) = &model.model_path {
-            state.sched.unload_model(path);
-        }
-        return Ok(axum::Json(done_only("unload")).into_response());
-    }
-
-    let opts = infer::merge_options(&state, &model, req.options.as_ref())?;
-    let lease = infer::acquire(&state, &model, &meta, &opts, req.keep_alive).await?;
+    let empty = req.prompt.is_empty() && req.suffix.is_empty();
+    let (lease, opts) =
+        match infer::schedule(&state, &c, req.options.as_ref(), req.keep_alive, empty).await? {
+            Scheduled::Unload => return Ok(axum::Json(done_only("unload")).into_response()),
+            Scheduled::Load => return Ok(axum::Json(done_only("load")).into_response()),
+            Scheduled::Ready { lease, opts } => (lease, opts),
+        };
     let load_duration = started.elapsed();
-    if req.prompt.is_empty() && req.suffix.is_empty() {
-        return Ok(axum::Json(done_only("load")).into_response());
-    }
+    let (model, meta) = (&c.model, &c.meta);
 
     let mut prompt_text = String::new();
     if let Some(ctx) = &req.context {
@@ -89,7 +70,7 @@ pub async fn generate(
     if req.raw {
         prompt_text.push_str(&req.prompt);
     } else {
-        prompt_text.push_str(&render(&model, &meta, &req)?);
+        prompt_text.push_str(&render(model, meta, &req)?);
     }
     if req.debug_render_only {
         let mut r = done_only("");

@@ -18,6 +18,89 @@ use crate::engine::{CompletionRequest, Done, Event, options as engine_options};
 use crate::sched::Lease;
 use crate::store::model::Model;
 
+/// A request's model, resolved and checked: what generate and chat verify before any work.
+pub struct Checked {
+    pub model: Model,
+    pub meta: Arc<ModelMeta>,
+    pub caps: Vec<String>,
+}
+
+impl Checked {
+    pub fn can(&self, capability: &str) -> bool {
+        self.caps.iter().any(|c| c == capability)
+    }
+}
+
+/// The checks generate and chat share, in Ollama's order: model given, name valid, model known,
+/// `completion` capability (else `"<model>" does not support <route>`), `top_logprobs` range,
+/// `think` value and capability, `format`.
+pub fn check(
+    state: &AppState,
+    name: &str,
+    route: &str,
+    top_logprobs: Option<i64>,
+    think: Option<&Value>,
+    format: Option<&Value>,
+) -> Result<Checked, ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    let model = state.model(name)?;
+    let meta = state.model_meta(&model)?;
+    let caps = super::prompt::capabilities(&model, &meta);
+    let checked = Checked { model, meta, caps };
+    if !checked.can("completion") {
+        return Err(ApiError::bad_request(format!(
+            "\"{name}\" does not support {route}"
+        )));
+    }
+    if let Some(n) = top_logprobs
+        && !(0..=20).contains(&n)
+    {
+        return Err(ApiError::bad_request(
+            "top_logprobs must be between 0 and 20",
+        ));
+    }
+    check_think(think, name, &checked.caps)?;
+    check_format(format)?;
+    Ok(checked)
+}
+
+/// What the scheduler made of a request.
+pub enum Scheduled {
+    /// Empty input with `keep_alive: 0`: the model is being unloaded.
+    Unload,
+    /// Empty input: the model is loaded, nothing to generate.
+    Load,
+    Ready {
+        lease: Lease,
+        opts: Options,
+    },
+}
+
+/// Empty input with `keep_alive: 0` unloads, other empty input only loads, anything else gets a
+/// runner with the request's merged options.
+pub async fn schedule(
+    state: &Arc<AppState>,
+    c: &Checked,
+    options: Option<&Map<String, Value>>,
+    keep_alive: Option<KeepAlive>,
+    empty: bool,
+) -> Result<Scheduled, ApiError> {
+    if empty && keep_alive.is_some_and(|k| k.is_zero()) {
+        if let Some(path) = &c.model.model_path {
+            state.sched.unload_model(path);
+        }
+        return Ok(Scheduled::Unload);
+    }
+    let opts = merge_options(state, &c.model, options)?;
+    let lease = acquire(state, &c.model, &c.meta, &opts, keep_alive).await?;
+    if empty {
+        return Ok(Scheduled::Load);
+    }
+    Ok(Scheduled::Ready { lease, opts })
+}
+
 /// Ollama's option precedence; unknown keys are logged and ignored, wrong types are errors.
 pub fn merge_options(
     state: &AppState,
@@ -137,11 +220,7 @@ pub fn runner_stopped() -> String {
 }
 
 /// Ollama's `think` value check for models without the thinking capability.
-pub fn check_think(
-    think: Option<&Value>,
-    model_name: &str,
-    caps: &[String],
-) -> Result<(), ApiError> {
+fn check_think(think: Option<&Value>, model_name: &str, caps: &[String]) -> Result<(), ApiError> {
     let wants = match think {
         None | Some(Value::Null) | Some(Value::Bool(false)) => false,
         Some(Value::Bool(true)) => true,
@@ -167,7 +246,7 @@ pub fn check_think(
 
 /// `format` (structured output) is accepted only when absent or empty until grammar-constrained
 /// decoding lands; silently ignoring it would return unconstrained text as if it were JSON.
-pub fn check_format(format: Option<&Value>) -> Result<(), ApiError> {
+fn check_format(format: Option<&Value>) -> Result<(), ApiError> {
     match format {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(s)) if s.is_empty() => Ok(()),

@@ -85,11 +85,7 @@ impl BlobStore {
         tmp.write_all(data)
             .and_then(|_| tmp.as_file().sync_all())
             .map_err(io_err("write blob"))?;
-        set_blob_permissions(tmp.path());
-        tmp.persist(&path).map_err(|e| BlobError::Io {
-            context: format!("rename to {}", path.display()),
-            source: e.error,
-        })?;
+        publish(tmp.into_temp_path(), &path)?;
         Ok((digest, true))
     }
 
@@ -134,11 +130,7 @@ impl BlobStore {
                 got,
             });
         }
-        set_blob_permissions(&tmp_path);
-        tmp_path.persist(&path).map_err(|e| BlobError::Io {
-            context: format!("rename to {}", path.display()),
-            source: e.error,
-        })?;
+        publish(tmp_path, &path)?;
         Ok(true)
     }
 
@@ -158,6 +150,15 @@ impl BlobStore {
     }
 }
 
+/// Makes a fully written, synced temp file visible under its final name (0644, like Ollama's).
+fn publish(tmp: tempfile::TempPath, path: &Path) -> Result<(), BlobError> {
+    set_blob_permissions(&tmp);
+    tmp.persist(path).map_err(|e| BlobError::Io {
+        context: format!("rename to {}", path.display()),
+        source: e.error,
+    })
+}
+
 /// Refreshes a file's mtime; failure only shortens a grace period, so it is ignored.
 fn touch(path: &Path) {
     if let Ok(f) = fs::File::options().append(true).open(path) {
@@ -165,7 +166,6 @@ fn touch(path: &Path) {
     }
 }
 
-/// Blobs are 0644 like Ollama's, whatever the temp file's default mode was.
 fn set_blob_permissions(path: &Path) {
     #[cfg(unix)]
     {

@@ -65,7 +65,10 @@ pub fn modelfile_dir(dir: &Path) -> PathBuf {
         fs::read_to_string(repo().join("models/gemma3-base.Modelfile")).expect("Modelfile");
     // The first PARAMETER of a name wins (Ollama's FormatParams), so replace, don't append.
     text = text.replace("PARAMETER num_predict 256", "PARAMETER num_predict 48");
-    assert!(text.contains("num_predict 48"), "starter Modelfile changed: {text}");
+    assert!(
+        text.contains("num_predict 48"),
+        "starter Modelfile changed: {text}"
+    );
     text.push_str("PARAMETER num_thread 1\n");
     let path = dir.join("Modelfile");
     fs::write(&path, text).expect("write Modelfile");
