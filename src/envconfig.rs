@@ -55,10 +55,6 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "OLLAMA_FLASH_ATTENTION",
         "Enabled flash attention (1 on, 0 off, unset auto)",
     ),
-    (
-        "OLLAMA_KV_CACHE_TYPE",
-        "Quantization type for the K/V cache (default: f16)",
-    ),
 ];
 
 /// Where the server listens and where clients connect.
@@ -130,8 +126,6 @@ pub struct Config {
     pub noprune: bool,
     pub nohistory: bool,
     pub flash_attention: Option<bool>,
-    pub kv_cache_type: String,
-    pub load_timeout: Duration,
     /// `NO_COLOR` is set: no ANSI colours anywhere.
     pub no_color: bool,
     /// `~/.ollama`: history file and keys live here.
@@ -192,15 +186,6 @@ impl Config {
             0 => 512,
             n => n as usize,
         };
-        let load_timeout = match var("OLLAMA_LOAD_TIMEOUT") {
-            s if s.is_empty() => Duration::from_secs(300),
-            s => match parse_keep_alive_env(&s) {
-                Some(KeepAlive::Duration(d)) if !d.is_zero() => d,
-                Some(_) => Duration::MAX,
-                None => Duration::from_secs(300),
-            },
-        };
-
         let log_level = match var("OLLAMA_DEBUG").to_ascii_lowercase().as_str() {
             "" | "0" | "false" | "f" => LogLevel::Info,
             "2" => LogLevel::Trace,
@@ -211,11 +196,6 @@ impl Config {
             s if s.is_empty() => None,
             s => Some(parse_bool(&s)),
         };
-        let kv_cache_type = match var("OLLAMA_KV_CACHE_TYPE") {
-            s if s.is_empty() => "f16".to_string(),
-            s => s.to_ascii_lowercase(),
-        };
-
         Config {
             host: parse_host(&var("OLLAMA_HOST"), &mut warnings),
             models,
@@ -228,8 +208,6 @@ impl Config {
             noprune: parse_bool(&var("OLLAMA_NOPRUNE")),
             nohistory: parse_bool(&var("OLLAMA_NOHISTORY")),
             flash_attention,
-            kv_cache_type,
-            load_timeout,
             no_color: lookup("NO_COLOR").is_some_and(|v| !v.is_empty()),
             home,
             warnings,

@@ -186,6 +186,16 @@ impl Scheduler {
         keep_alive: Option<KeepAlive>,
     ) -> Option<Lease> {
         let mut state = self.state();
+        // A runner whose engine died is dropped here; the caller loads a fresh one.
+        if state
+            .get(&params.model_path)
+            .is_some_and(|e| !e.runner.is_alive())
+        {
+            if let Some(e) = state.remove(&params.model_path) {
+                tracing::warn!(model = %e.name, "model runner stopped unexpectedly, reloading");
+            }
+            return None;
+        }
         let entry = state.get_mut(&params.model_path)?;
         if entry.params != *params {
             return None;
@@ -244,7 +254,7 @@ impl Scheduler {
                 }
             }
             for runner in to_unload {
-                unload(runner).await;
+                unload(runner);
             }
             if !wait {
                 return;
@@ -263,9 +273,9 @@ impl Scheduler {
         if entry.refs > 0 {
             return;
         }
-        if entry.keep_alive.is_zero() || entry.unload_when_idle {
+        if entry.keep_alive.is_zero() || entry.unload_when_idle || !entry.runner.is_alive() {
             if let Some(e) = state.remove(path) {
-                spawn_unload(e.runner);
+                unload(e.runner);
             }
             drop(state);
             self.idle.notify_waiters();
@@ -295,7 +305,7 @@ impl Scheduler {
             .is_some_and(|e| e.generation == generation && e.refs == 0);
         if current && let Some(e) = state.remove(path) {
             tracing::info!(model = %e.name, "keep_alive expired, unloading");
-            spawn_unload(e.runner);
+            unload(e.runner);
         }
         drop(state);
         self.idle.notify_waiters();
@@ -315,7 +325,7 @@ impl Scheduler {
         }
         if let Some(e) = state.remove(path) {
             tracing::info!(model = %e.name, "unloading model");
-            spawn_unload(e.runner);
+            unload(e.runner);
         }
         drop(state);
         self.idle.notify_waiters();
@@ -336,12 +346,14 @@ impl Scheduler {
             .collect()
     }
 
-    /// Unloads everything (server shutdown).
-    pub async fn shutdown(&self) {
+    /// Unloads everything (server shutdown): requests in flight end with an error line at the
+    /// engine's next step, so the server does not wait for long generations to finish.
+    pub fn shutdown(&self) {
         let runners: Vec<_> = self.state().drain().map(|(_, e)| e.runner).collect();
         for r in runners {
-            unload(r).await;
+            unload(r);
         }
+        self.idle.notify_waiters();
     }
 }
 
@@ -385,17 +397,8 @@ fn reload_reason(old: &LoadParams, new: &LoadParams) -> String {
     }
 }
 
-/// Drops the scheduler's reference; the runner shuts down (blocking join) when the last
-/// in-flight user lets go, on a blocking thread so the runtime never stalls.
-async fn unload(runner: Arc<dyn Runner>) {
-    let _ = tokio::task::spawn_blocking(move || drop(runner)).await;
-}
-
-fn spawn_unload(runner: Arc<dyn Runner>) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => {
-            rt.spawn_blocking(move || drop(runner));
-        }
-        Err(_) => drop(runner),
-    }
+/// Stops a runner the scheduler lets go of. Non-blocking: the engine frees its memory on its
+/// own thread once the requests still holding it are gone.
+fn unload(runner: Arc<dyn Runner>) {
+    runner.stop();
 }

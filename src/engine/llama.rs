@@ -117,26 +117,31 @@ impl LlamaRunner {
             None => Err(EngineError::Stopped),
         }
     }
-
-    /// Stops the engine thread (in-flight requests end with an error) and waits for it, which
-    /// frees the model and context. Blocking.
-    pub fn shutdown(&self) {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = t.join();
-        }
-    }
 }
 
 impl Drop for LlamaRunner {
+    /// Never blocks: the engine thread sees its command channel close, fails what is in
+    /// flight, frees the model and exits on its own.
     fn drop(&mut self) {
-        self.shutdown();
+        self.stop();
     }
 }
 
 impl Runner for LlamaRunner {
     fn info(&self) -> &RunnerInfo {
         &self.info
+    }
+
+    fn is_alive(&self) -> bool {
+        self.thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
+    }
+
+    fn stop(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     fn completion(
@@ -187,6 +192,22 @@ fn engine_main(
             return;
         }
     };
+    let mut model = model;
+    let mut adapters = Vec::new();
+    for path in &params.adapters {
+        match model.lora_adapter_init(path) {
+            Ok(a) => adapters.push(a),
+            Err(e) => {
+                drop(guard);
+                let _ = ready.send(Err(format!(
+                    "unable to load adapter {}: {e}",
+                    path.display()
+                )));
+                return;
+            }
+        }
+    }
+    let model = model;
     let n_parallel = params.num_parallel.max(1);
     let n_ctx_slot = params.num_ctx.clamp(4, model.n_ctx_train().max(4));
     let n_ctx_total = n_ctx_slot.saturating_mul(n_parallel);
@@ -214,6 +235,13 @@ fn engine_main(
         }
     };
     drop(guard);
+    // Ollama supports one adapter per model, applied at full strength.
+    for adapter in &mut adapters {
+        if let Err(e) = ctx.lora_adapter_set(adapter, 1.0) {
+            let _ = ready.send(Err(format!("unable to apply adapter: {e}")));
+            return;
+        }
+    }
 
     let kv_bytes = kv_cache_bytes(&model, n_ctx_total);
     let info = RunnerInfo {
@@ -306,6 +334,8 @@ struct Sequence {
     eval_count: u64,
     utf8: Utf8Buffer,
     stops: StopMatcher,
+    /// A stop string ended generation.
+    stopped: bool,
     admitted: Instant,
     first_token: Option<Instant>,
 }
@@ -368,7 +398,9 @@ impl Engine<'_, '_> {
                 let text = if tokens.is_empty() {
                     String::new()
                 } else {
-                    let bytes = self.model.vocab().detokenize(&tokens, true, false);
+                    // Control tokens (`<start_of_turn>`) stay as text: re-tokenizing the result
+                    // must give back the conversation's structure.
+                    let bytes = self.model.vocab().detokenize(&tokens, true, true);
                     String::from_utf8_lossy(&bytes).into_owned()
                 };
                 let _ = reply.send(text);
@@ -438,11 +470,13 @@ impl Engine<'_, '_> {
             // The last prompt token is always evaluated again: its logits start generation.
             reuse = reuse.min(prompt.len() - 1);
             let slot = &mut self.slots[index];
-            if self
-                .ctx
-                .clear_kv_cache_seq(Some(slot.id as u32), Some(reuse as u32), None)
-                .is_err()
-            {
+            // `Ok(false)`: the model cannot drop part of a sequence (recurrent and hybrid
+            // architectures), so nothing is reused.
+            if !matches!(
+                self.ctx
+                    .clear_kv_cache_seq(Some(slot.id as u32), Some(reuse as u32), None),
+                Ok(true)
+            ) {
                 reuse = 0;
                 let _ = self
                     .ctx
@@ -475,6 +509,7 @@ impl Engine<'_, '_> {
                 eval_count: 0,
                 utf8: Utf8Buffer::default(),
                 stops: StopMatcher::new(q.req.stop.clone()),
+                stopped: false,
                 admitted: Instant::now(),
                 first_token: None,
             });
@@ -597,10 +632,12 @@ impl Engine<'_, '_> {
         let text = seq.utf8.push(&piece);
         let matched = seq.stops.push(&text);
         if !matched.emit.is_empty() && seq.tx.send(Event::Text(matched.emit)).is_err() {
+            tracing::debug!(slot = slot.id, "request cancelled by the client");
             slot.seq = None;
             return;
         }
         if matched.stopped {
+            seq.stopped = true;
             self.finish(index, DoneReason::Stop);
             return;
         }
@@ -618,16 +655,15 @@ impl Engine<'_, '_> {
             return;
         };
         let now = Instant::now();
-        let tail = seq.utf8.finish();
+        // After a stop string nothing more is shown; otherwise held-back text (a partial stop
+        // string, an incomplete character) is released.
         let mut rest = String::new();
-        if reason == DoneReason::Length || !tail.is_empty() {
-            let m = seq.stops.push(&tail);
+        if !seq.stopped {
+            let m = seq.stops.push(&seq.utf8.finish());
             rest.push_str(&m.emit);
             if !m.stopped {
                 rest.push_str(&seq.stops.flush());
             }
-        } else {
-            rest.push_str(&seq.stops.flush());
         }
         if !rest.is_empty() {
             let _ = seq.tx.send(Event::Text(rest));

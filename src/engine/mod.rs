@@ -125,6 +125,13 @@ pub enum EngineError {
 pub trait Runner: Send + Sync {
     fn info(&self) -> &RunnerInfo;
 
+    /// False once the engine behind this runner has gone (crashed or stopped): the scheduler
+    /// then loads a fresh one instead of handing this out.
+    fn is_alive(&self) -> bool;
+
+    /// Stops the engine without waiting: requests in flight end with an error event.
+    fn stop(&self);
+
     /// Starts a completion; events arrive on the returned channel. Dropping the receiver cancels
     /// the request at the engine's next step.
     fn completion(

@@ -20,14 +20,15 @@ pub async fn chat(
     ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let c = infer::check(
+    let c = infer::check_async(
         &state,
         &req.model,
         "chat",
         req.top_logprobs,
-        req.think.as_ref(),
-        req.format.as_ref(),
-    )?;
+        req.think.clone(),
+        req.format.clone(),
+    )
+    .await?;
     if !req.tools.is_empty() && !c.can("tools") {
         return Err(ApiError::bad_request(format!(
             "{} does not support tools",

@@ -19,19 +19,21 @@ pub async fn generate(
     ApiJson(req): ApiJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    if req.raw && (!req.template.is_empty() || !req.system.is_empty() || req.context.is_some()) {
+    let has_context = req.context.as_ref().is_some_and(|c| !c.is_empty());
+    if req.raw && (!req.template.is_empty() || !req.system.is_empty() || has_context) {
         return Err(ApiError::bad_request(
             "raw mode does not support template, system, or context",
         ));
     }
-    let c = infer::check(
+    let c = infer::check_async(
         &state,
         &req.model,
         "generate",
         req.top_logprobs,
-        req.think.as_ref(),
-        req.format.as_ref(),
-    )?;
+        req.think.clone(),
+        req.format.clone(),
+    )
+    .await?;
     if !req.suffix.is_empty() && !c.can("insert") {
         return Err(ApiError::bad_request(format!(
             "{} does not support insert",

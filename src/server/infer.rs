@@ -31,6 +31,31 @@ impl Checked {
     }
 }
 
+/// [`check`] on a blocking thread: it reads the store and, the first time, the GGUF header.
+pub async fn check_async(
+    state: &Arc<AppState>,
+    name: &str,
+    route: &'static str,
+    top_logprobs: Option<i64>,
+    think: Option<Value>,
+    format: Option<Value>,
+) -> Result<Checked, ApiError> {
+    let state = Arc::clone(state);
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        check(
+            &state,
+            &name,
+            route,
+            top_logprobs,
+            think.as_ref(),
+            format.as_ref(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
 /// The checks generate and chat share, in Ollama's order: model given, name valid, model known,
 /// `completion` capability (else `"<model>" does not support <route>`), `top_logprobs` range,
 /// `think` value and capability, `format`.
@@ -274,50 +299,66 @@ pub trait Shape: Send + 'static {
 }
 
 /// Streams (NDJSON) or collects the completion. Streaming: an engine error after the first line
-/// becomes a last `{"error": ...}` line; a client that goes away drops `running`, which cancels
-/// the sequence at the engine's next step.
+/// becomes a last `{"error": ...}` line; before it, a proper error status.
 pub async fn respond<S: Shape>(
     mut running: Running,
     shape: S,
     streaming: bool,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    if streaming {
-        let (tx, response) = super::stream::ndjson();
-        tokio::spawn(async move {
-            loop {
-                let Some(event) = running.events.recv().await else {
-                    tx.send_error(&runner_stopped()).await;
-                    return;
-                };
-                match event {
-                    Event::Text(text) => {
-                        if !tx.send(&shape.chunk(text)).await {
-                            return;
-                        }
-                    }
-                    Event::Done(done) => {
-                        tx.send(&shape.last(&running, &done, String::new())).await;
-                        return;
-                    }
-                    Event::Error(e) => {
-                        tx.send_error(&e).await;
-                        return;
-                    }
+    if !streaming {
+        let mut text = String::new();
+        loop {
+            match running.events.recv().await {
+                None => return Err(ApiError::internal(runner_stopped())),
+                Some(Event::Text(t)) => text.push_str(&t),
+                Some(Event::Error(e)) => return Err(ApiError::internal(e)),
+                Some(Event::Done(done)) => {
+                    return Ok(axum::Json(shape.last(&running, &done, text)).into_response());
                 }
-            }
-        });
-        return Ok(response);
-    }
-    let mut text = String::new();
-    loop {
-        match running.events.recv().await {
-            None => return Err(ApiError::internal(runner_stopped())),
-            Some(Event::Text(t)) => text.push_str(&t),
-            Some(Event::Error(e)) => return Err(ApiError::internal(e)),
-            Some(Event::Done(done)) => {
-                return Ok(axum::Json(shape.last(&running, &done, text)).into_response());
             }
         }
     }
+    // Nothing is written until the first event: an error before it is a proper status, as
+    // Ollama answers when nothing has been written yet.
+    let first = match running.events.recv().await {
+        None => return Err(ApiError::internal(runner_stopped())),
+        Some(Event::Error(e)) => return Err(ApiError::internal(e)),
+        Some(event) => event,
+    };
+    let (tx, response) = super::stream::ndjson();
+    tokio::spawn(async move {
+        let mut next = Some(first);
+        loop {
+            let event = match next.take() {
+                Some(e) => Some(e),
+                None => tokio::select! {
+                    e = running.events.recv() => e,
+                    // The client left: dropping `running` cancels the sequence at the engine's
+                    // next step, even while it is still evaluating the prompt.
+                    _ = tx.closed() => return,
+                },
+            };
+            match event {
+                None => {
+                    tx.send_error(&runner_stopped()).await;
+                    return;
+                }
+                Some(Event::Text(text)) => {
+                    if !tx.send(&shape.chunk(text)).await {
+                        return;
+                    }
+                }
+                Some(Event::Done(done)) => {
+                    tx.send(&shape.last(&running, &done, String::new())).await;
+                    return;
+                }
+                Some(Event::Error(e)) => {
+                    tx.send_error(&e).await;
+                    return;
+                }
+            }
+        }
+    });
+    Ok(response)
 }

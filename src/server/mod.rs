@@ -104,6 +104,8 @@ pub fn router(state: State) -> Router {
             head(blobs::head_blob).post(blobs::upload_blob),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
+        // Ollama sets no limit on request bodies (chat histories with images get large).
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -139,11 +141,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         Arc::new(crate::sched::LlamaLoader),
     ));
     let app = router(Arc::clone(&state));
+    let sched = Arc::clone(&state.sched);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Unload first, so open streams end now instead of after their last token.
+            sched.shutdown();
+        })
         .await
         .map_err(|e| ServeError(e.to_string()))?;
-    state.sched.shutdown().await;
     Ok(())
 }
 

@@ -226,13 +226,14 @@ pub async fn delete(
     };
     let parsed = Name::parse(&name)
         .map_err(|_| ApiError::bad_request(format!("name \"{name}\" is invalid")))?;
-    let stored = state
-        .store
-        .read(&parsed)?
-        .ok_or_else(|| ApiError::model_not_found(&name))?;
-    let state2 = state.clone();
-    tokio::task::spawn_blocking(move || state2.store.delete(&stored))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    tokio::task::spawn_blocking(move || {
+        let stored = state
+            .store
+            .read(&parsed)?
+            .ok_or_else(|| ApiError::model_not_found(&name))?;
+        state.store.delete(&stored).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(StatusCode::OK.into_response())
 }

@@ -34,8 +34,9 @@ impl NdjsonSender {
         self.send(&serde_json::json!({ "error": message })).await
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+    /// Resolves when the client has gone away.
+    pub async fn closed(&self) {
+        self.tx.closed().await
     }
 }
 

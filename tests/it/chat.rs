@@ -63,7 +63,7 @@ async fn chat_with_system_and_history_renders_and_answers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn next_turn_reuses_the_cached_prefix() {
-    let s = Server::start();
+    let s = Server::start_env(&[("OLLAMA_DEBUG", "1")]);
     let first = json!([{"role": "user", "content": "Tell me about the sea in one sentence."}]);
     let (_, a) = post(
         &s,
@@ -86,6 +86,29 @@ async fn next_turn_reuses_the_cached_prefix() {
     assert_eq!(status, 200, "{b}");
     // prompt_eval_count counts cached tokens too, as Ollama's does.
     assert!(b["prompt_eval_count"].as_u64().unwrap() > a["prompt_eval_count"].as_u64().unwrap());
+    // The debug log says how much of each prompt was already in the slot's cache: nothing the
+    // first time, at least the whole first prompt the second time.
+    let log = s.log_text();
+    let reused: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("request admitted"))
+        .map(|l| {
+            let v = l.split("reused=").nth(1).expect("reused= in log line");
+            v.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(reused.len(), 2, "{log}");
+    assert_eq!(reused[0], 0);
+    assert!(
+        reused[1] >= a["prompt_eval_count"].as_u64().unwrap(),
+        "reused {} of the first prompt's {}",
+        reused[1],
+        a["prompt_eval_count"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -189,6 +189,21 @@ async fn raw_mode_skips_the_template_and_context_round_trips() {
             > first["prompt_eval_count"].as_u64().unwrap(),
         "the earlier exchange is part of the prompt"
     );
+    // The context comes back as the earlier turn's text, control tokens included, followed by
+    // the new turn.
+    let (_, dbg) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "Another.", "context": first["context"], "_debug_render_only": true}),
+    )
+    .await;
+    let rendered = dbg["_debug_info"]["rendered_template"].as_str().unwrap();
+    let turn = "<start_of_turn>user\nSay a color.<end_of_turn>\n<start_of_turn>model\n";
+    assert!(rendered.starts_with(turn), "{rendered:?}");
+    assert!(
+        rendered.ends_with("<start_of_turn>user\nAnother.<end_of_turn>\n<start_of_turn>model\n"),
+        "{rendered:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -208,6 +223,7 @@ async fn empty_prompt_loads_and_keep_alive_zero_unloads() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(body["done_reason"], "unload");
+    assert!(s.log_text().contains("unloading model"), "{}", s.log_text());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -256,5 +272,75 @@ async fn keep_alive_unloads_an_idle_model_when_it_expires() {
             .unwrap()
             .contains("missing unit in duration"),
         "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_slots_give_each_request_its_own_answer() {
+    let s = Server::start_env(&[("OLLAMA_NUM_PARALLEL", "4")]);
+    let prompts = [
+        "The capital of France is",
+        "1, 2, 3, 4,",
+        "Roses are red,",
+        "Once upon a",
+    ];
+    let body = |p: &str| {
+        json!({"model": MODEL, "prompt": p, "raw": true, "stream": false,
+               "options": {"num_predict": 8, "temperature": 0}})
+    };
+    let mut solo = Vec::new();
+    for p in prompts {
+        let (status, r) = post(&s, "/api/generate", body(p)).await;
+        assert_eq!(status, 200, "{r}");
+        solo.push(r["response"].as_str().unwrap().to_string());
+    }
+    // All four at once share the batch; greedy answers stay each prompt's own. Batched and
+    // single decoding may differ in the last bits of a float, so only the start is compared.
+    let together =
+        futures_util::future::join_all(prompts.iter().map(|p| post(&s, "/api/generate", body(p))))
+            .await;
+    for ((status, r), alone) in together.iter().zip(&solo) {
+        assert_eq!(*status, 200, "{r}");
+        let got = r["response"].as_str().unwrap();
+        let n = alone.chars().take(8).count().min(got.chars().count());
+        assert!(n > 0, "empty answer: {r}");
+        let head = |t: &str| t.chars().take(n).collect::<String>();
+        assert_eq!(head(got), head(alone), "together vs alone");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_ends_open_streams_and_the_server() {
+    let mut s = Server::start();
+    let r = http()
+        .post(s.url("/api/generate"))
+        .json(&json!({"model": MODEL, "prompt": "Write a long story.", "options": {"num_predict": -1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut r = r;
+    // Wait for the first token, then ask the server to stop.
+    let mut body = String::new();
+    while !body.contains('\n') {
+        let chunk = r.chunk().await.unwrap().expect("stream open");
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    while let Ok(Some(chunk)) = r.chunk().await {
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let last: Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    assert!(
+        last.get("error").is_some(),
+        "the stream ends with an error line: {last}"
+    );
+    assert!(
+        s.wait_exit(std::time::Duration::from_secs(20)),
+        "server exited:\n{}",
+        s.log_text()
     );
 }

@@ -148,10 +148,15 @@ pub struct Server {
 impl Server {
     /// A server whose store holds the test model.
     pub fn start() -> Server {
+        Server::start_env(&[])
+    }
+
+    /// A server whose store holds the test model, with extra environment variables.
+    pub fn start_env(env: &[(&str, &str)]) -> Server {
         let dir = tempdir();
         let models = dir.path().join("models");
         clone_store(fixture_store(), &models);
-        let mut s = Server::start_with(&models, &[]);
+        let mut s = Server::start_with(&models, env);
         s._dirs.push(dir);
         s
     }
@@ -224,6 +229,22 @@ impl Server {
 
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits up to `limit` for the server process to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     pub fn stop(mut self) {

@@ -24,6 +24,10 @@ impl Runner for Scripted {
     fn info(&self) -> &RunnerInfo {
         &self.info
     }
+    fn is_alive(&self) -> bool {
+        true
+    }
+    fn stop(&self) {}
     fn completion(
         &self,
         _: CompletionRequest,
@@ -142,4 +146,26 @@ async fn a_runner_that_vanishes_costs_the_request_not_the_server() {
     );
     let r = http().get(format!("{base}/api/tags")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_before_anything_was_written_is_a_status() {
+    let (base, _dir) = serve_scripted(vec![Event::Error("decode failed".into())]).await;
+    let r = http()
+        .post(format!("{base}/api/generate"))
+        .json(&json!({"model": MODEL, "prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "decode failed"})
+    );
 }
