@@ -28,6 +28,9 @@ _rollama() {
             rollama,list)
                 cmd="rollama__subcmd__list"
                 ;;
+            rollama,ls)
+                cmd="rollama__subcmd__list"
+                ;;
             rollama,ps)
                 cmd="rollama__subcmd__ps"
                 ;;
@@ -95,7 +98,7 @@ _rollama() {
 
     case "${cmd}" in
         rollama)
-            opts="-v -h --version --help serve create show run stop pull push list ps cp rm help"
+            opts="-v -h --version --help serve create show run stop pull push list ls ps cp rm help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -36,7 +36,7 @@ pub enum Command {
     /// Push a model to a registry
     Push(NotYet),
     /// List models
-    #[command(alias = "ls")]
+    #[command(visible_alias = "ls")]
     List(ListArgs),
     /// List running models
     Ps(NotYet),

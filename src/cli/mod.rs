@@ -73,6 +73,17 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         let _ = Cli::command().print_help();
         return Ok(());
     };
+    let unbuilt = match &command {
+        Command::Stop(_) => Some("stop"),
+        Command::Pull(_) => Some("pull"),
+        Command::Push(_) => Some("push"),
+        Command::Ps(_) => Some("ps"),
+        Command::Cp(_) => Some("cp"),
+        _ => None,
+    };
+    if let Some(cmd) = unbuilt {
+        return Err(CliError(format!("'{cmd}' is not implemented yet")));
+    }
     if !matches!(command, Command::Serve) {
         heartbeat(&client).await?;
     }
@@ -83,11 +94,11 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::Run(a) => run::run(&client, a, &config).await,
         Command::List(a) => list::list(&client, a).await,
         Command::Rm(a) => rm::rm(&client, a).await,
-        Command::Stop(_) => not_yet("stop"),
-        Command::Pull(_) => not_yet("pull"),
-        Command::Push(_) => not_yet("push"),
-        Command::Ps(_) => not_yet("ps"),
-        Command::Cp(_) => not_yet("cp"),
+        Command::Stop(_)
+        | Command::Pull(_)
+        | Command::Push(_)
+        | Command::Ps(_)
+        | Command::Cp(_) => Ok(()),
     }
 }
 
@@ -104,10 +115,6 @@ async fn heartbeat(client: &Client) -> Result<(), CliError> {
             other => return other.map_err(CliError::from),
         }
     }
-}
-
-fn not_yet(cmd: &str) -> Result<(), CliError> {
-    Err(CliError(format!("'{cmd}' is not implemented yet")))
 }
 
 /// `rollama -v`: the server's version, and the client's when it differs.

@@ -144,10 +144,18 @@ pub async fn repl(
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(CliError(e.to_string())),
         };
-        let input = reader.feed(&line);
-        if !matches!(input, Input::More | Input::Empty) {
+        // Every non-empty line goes to the history file at once, `"""` block lines and `/bye`
+        // included, as Ollama's readline does.
+        if !line.trim().is_empty() {
             let _ = rl.add_history_entry(line.as_str());
+            if let Some(h) = &history {
+                if let Some(dir) = h.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let _ = rl.save_history(h);
+            }
         }
+        let input = reader.feed(&line);
         match input {
             Input::More | Input::Empty => continue,
             Input::Bye => break,
@@ -189,12 +197,6 @@ pub async fn repl(
                     }
                 }
             }
-        }
-        if let Some(h) = &history {
-            if let Some(dir) = h.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            let _ = rl.save_history(h);
         }
     }
     Ok(())

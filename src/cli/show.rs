@@ -47,13 +47,13 @@ pub async fn show(client: &Client, args: ShowArgs) -> Result<(), CliError> {
             "No system message was specified for this model.",
         )
     } else {
-        out(&summary(&resp))
+        out(&summary(&resp, args.verbose))
     }
 }
 
-/// Ollama's default `show` view: indented Model, Capabilities, Parameters, System and License
-/// sections.
-pub fn summary(resp: &ShowResponse) -> String {
+/// Ollama's default `show` view: indented Model, Capabilities, Parameters, (with `-v`) Metadata
+/// and Tensors, System and License sections.
+pub fn summary(resp: &ShowResponse, verbose: bool) -> String {
     let mut out = String::new();
     let mut section = |header: &str, rows: Vec<Vec<String>>| {
         out.push_str(&format!("  {header}\n"));
@@ -116,6 +116,26 @@ pub fn summary(resp: &ShowResponse) -> String {
             .collect();
         section("Parameters", rows);
     }
+    if verbose {
+        let mut keys: Vec<&String> = info.keys().collect();
+        keys.sort();
+        let rows = keys
+            .into_iter()
+            .map(|k| row(&[k, &metadata_value(&info[k])]))
+            .collect();
+        section("Metadata", rows);
+        if !resp.tensors.is_empty() {
+            let rows = resp
+                .tensors
+                .iter()
+                .map(|t| {
+                    let shape: Vec<String> = t.shape.iter().map(u64::to_string).collect();
+                    row(&[&t.name, &t.kind, &format!("[{}]", shape.join(" "))])
+                })
+                .collect();
+            section("Tensors", rows);
+        }
+    }
     let head = |s: &str| -> Vec<Vec<String>> {
         s.lines()
             .filter(|l| !l.trim().is_empty())
@@ -136,4 +156,36 @@ fn row(cells: &[&str]) -> Vec<String> {
     std::iter::once(String::new())
         .chain(cells.iter().map(|s| s.to_string()))
         .collect()
+}
+
+/// A metadata value as `show -v` prints it: arrays are cut to what fits in ten columns, then
+/// `...+N more]`, as Ollama does.
+fn metadata_value(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let plain = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => crate::gofmt::float(n.as_f64().unwrap_or(0.0)),
+        other => other.to_string(),
+    };
+    match v {
+        Value::Array(items) => {
+            let mut width = 1;
+            let mut shown = 0;
+            for (i, item) in items.iter().enumerate() {
+                let w = plain(item).chars().count() + if i > 0 { 2 } else { 0 };
+                if width + w > 10 && i > 0 {
+                    break;
+                }
+                width += w;
+                shown += 1;
+            }
+            let parts: Vec<String> = items[..shown].iter().map(plain).collect();
+            if shown < items.len() {
+                format!("[{} ...+{} more]", parts.join(" "), items.len() - shown)
+            } else {
+                format!("[{}]", parts.join(" "))
+            }
+        }
+        other => plain(other),
+    }
 }

@@ -161,6 +161,15 @@ fn help_lists_every_command_and_unbuilt_ones_say_so() {
             "{cmd} in help:\n{text}"
         );
     }
+    assert!(text.contains("[alias: ls]"), "{text}");
+    // An unbuilt command says so even with no server to talk to.
+    let out = std::process::Command::new(BIN)
+        .args(["pull", MODEL])
+        .env("OLLAMA_HOST", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "Error: 'pull' is not implemented yet\n");
     let s = Server::start_empty();
     for cmd in ["pull", "push", "cp", "ps", "stop"] {
         let out = s.cli(&[cmd, "x"]);
@@ -257,4 +266,38 @@ fn a_closed_stdout_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn an_adapter_is_loaded_with_the_model() {
+    // No LoRA for the test model exists here, so this proves the wiring from ADAPTER to the
+    // engine: a GGUF that is not an adapter fails the load with a clear error, and the server
+    // keeps serving the model without it.
+    let s = Server::start();
+    let dir = tempdir();
+    let modelfile = modelfile_dir(dir.path());
+    let text = std::fs::read_to_string(&modelfile).unwrap();
+    std::fs::write(
+        dir.path().join("WithAdapter"),
+        format!("{text}ADAPTER ./gemma-3-270m-q4_k_m.gguf\n"),
+    )
+    .unwrap();
+    let out = s.cli(&[
+        "create",
+        "lora",
+        "-f",
+        dir.path().join("WithAdapter").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mf = stdout(&s.cli(&["show", "--modelfile", "lora"]));
+    assert!(mf.contains("\nADAPTER "), "{mf}");
+    let out = s.cli(&["run", "lora", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("Error: unable to load adapter"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.cli(&["run", MODEL, "hi"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }

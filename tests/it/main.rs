@@ -11,5 +11,6 @@ mod errors;
 mod generate;
 mod jinja;
 mod models;
+mod repl;
 mod store;
 mod stream_errors;
