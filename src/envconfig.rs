@@ -128,6 +128,9 @@ pub struct Config {
     pub flash_attention: Option<bool>,
     /// `NO_COLOR` is set: no ANSI colours anywhere.
     pub no_color: bool,
+    /// `ROLLAMA_ENGINE_IN_PROCESS`: run models on threads of the server instead of in runner
+    /// processes (for measuring what the process boundary costs; a crash then takes the server).
+    pub engine_in_process: bool,
     /// `~/.ollama`: history file and keys live here.
     pub home: PathBuf,
     /// Warnings produced while reading the variables (logged by the caller).
@@ -209,6 +212,7 @@ impl Config {
             nohistory: parse_bool(&var("OLLAMA_NOHISTORY")),
             flash_attention,
             no_color: lookup("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            engine_in_process: parse_bool(&var("ROLLAMA_ENGINE_IN_PROCESS")),
             home,
             warnings,
         }

@@ -18,12 +18,15 @@
 //!
 //! # Where the code departs from architecture.md
 //!
-//! - The engine runs in the server process (one OS thread per loaded model). The `Runner`
-//!   trait is message-based with serde types so it can move into a `rollama runner` child
-//!   process; that move is planned (issue 3), not done.
-//! - Only one llama context decodes at a time, process-wide (`engine::llama`): with OpenMP's
-//!   spin-waiting workers, two contexts decoding at once on the same cores collapse throughput,
-//!   so several loaded models take turns instead of oversubscribing the CPU.
+//! - Each loaded model runs in a `rollama runner` child process (`engine::process`), speaking
+//!   JSON lines over its stdin/stdout; inside it, one engine thread per model as planned. The
+//!   runner is not a clap subcommand (`main.rs` checks for it first), so it stays out of help,
+//!   completions and man pages. `ROLLAMA_ENGINE_IN_PROCESS=1` keeps models on threads of the
+//!   server, for measuring what the boundary costs (`PEER=inprocess benches/compare.sh`).
+//! - Only one model decodes at a time across all runners of a server (a mutex plus a `flock`ed
+//!   file around each decode, `engine::llama`): with OpenMP's spin-waiting workers, two contexts
+//!   decoding at once on the same cores collapse throughput, so several loaded models take
+//!   turns instead of oversubscribing the CPU.
 //! - Not built yet: `pull`, `push`, `cp`, `ps`, `stop`, embeddings, the OpenAI endpoints,
 //!   structured output (`format` answers 501), tools output parsing, thinking, logprobs, CORS
 //!   and Host-header checks, context shift (generation stops with `length` when the context is

@@ -10,6 +10,12 @@ use rollama::cli::{self, args::Cli};
 use rollama::envconfig::{Config, LogLevel};
 
 fn main() -> ExitCode {
+    // `rollama runner`: a model runner started by `rollama serve` (see `engine::process`). Not a
+    // clap subcommand, so it stays out of the help, completions and man pages.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == "runner") && args.next().is_none() {
+        return runner();
+    }
     let cli = Cli::parse();
     let config = Config::from_env();
     let serving = matches!(cli.command, Some(cli::args::Command::Serve));
@@ -34,6 +40,23 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = std::io::stdout().flush();
             eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runner() -> ExitCode {
+    // It logs like the server it belongs to: its stderr is the server's.
+    init_logging(&Config::from_env(), true);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(rollama::engine::process::runner_main()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("model runner: {e}");
             ExitCode::FAILURE
         }
     }

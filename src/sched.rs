@@ -36,6 +36,32 @@ impl Loader for LlamaLoader {
     }
 }
 
+/// Loads each model in its own `rollama runner` child process (see `engine::process`).
+pub struct ProcessLoader {
+    /// Every runner of this server locks it around each decode: one model computes at a time.
+    compute_lock: tempfile::NamedTempFile,
+}
+
+impl ProcessLoader {
+    pub fn new() -> std::io::Result<ProcessLoader> {
+        Ok(ProcessLoader {
+            compute_lock: tempfile::Builder::new()
+                .prefix("rollama-compute-")
+                .suffix(".lock")
+                .tempfile()?,
+        })
+    }
+}
+
+impl Loader for ProcessLoader {
+    fn load(&self, params: &LoadParams) -> Result<Arc<dyn Runner>, EngineError> {
+        Ok(Arc::new(crate::engine::process::ProcessRunner::load(
+            params.clone(),
+            self.compute_lock.path(),
+        )?))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SchedError {
     #[error("server busy, please try again.  maximum pending requests exceeded")]

@@ -51,6 +51,37 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
         .map_err(|e| EngineError::Load(format!("llama backend: {e}")))
 }
 
+/// The cross-process half of the compute lock: in a runner process, the file the server named
+/// in [`super::process::COMPUTE_LOCK_ENV`], shared by all its runners.
+fn compute_file() -> Option<&'static std::fs::File> {
+    static FILE: OnceLock<Option<std::fs::File>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::var_os(super::process::COMPUTE_LOCK_ENV)?;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .inspect_err(|e| tracing::warn!("compute lock {}: {e}", path.to_string_lossy()))
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Holds the compute lock file for one decode.
+struct FileLock(&'static std::fs::File);
+
+impl FileLock {
+    fn take(f: &'static std::fs::File) -> Option<FileLock> {
+        f.lock().ok().map(|()| FileLock(f))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
 fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -574,6 +605,7 @@ impl Engine<'_, '_> {
 
         let result = {
             let _compute = lock(&COMPUTE_LOCK);
+            let _across = compute_file().and_then(FileLock::take);
             self.ctx.decode(&mut self.batch)
         };
         if let Err(e) = result {

@@ -9,6 +9,7 @@
 pub mod gguf;
 pub mod llama;
 pub mod options;
+pub mod process;
 pub mod text;
 
 use std::path::PathBuf;

@@ -135,11 +135,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         "server config"
     );
     tracing::info!("Listening on {local} (version {VERSION})");
-    let state = Arc::new(AppState::new(
-        config,
-        store,
-        Arc::new(crate::sched::LlamaLoader),
-    ));
+    let loader: Arc<dyn crate::sched::Loader> = if config.engine_in_process {
+        tracing::warn!("ROLLAMA_ENGINE_IN_PROCESS is set: models run inside the server process");
+        Arc::new(crate::sched::LlamaLoader)
+    } else {
+        Arc::new(
+            crate::sched::ProcessLoader::new()
+                .map_err(|e| ServeError(format!("create the compute lock file: {e}")))?,
+        )
+    };
+    let state = Arc::new(AppState::new(config, store, loader));
     let app = router(Arc::clone(&state));
     let sched = Arc::clone(&state.sched);
     axum::serve(listener, app)

@@ -235,6 +235,32 @@ impl Server {
         self.child.id()
     }
 
+    /// The server's live child processes (its model runners), from /proc.
+    pub fn runners(&self) -> Vec<u32> {
+        let me = self.child.id();
+        let mut out = Vec::new();
+        for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid ...: comm may hold spaces, so parse after the last ')'.
+            let mut rest = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .split_whitespace();
+            let state = rest.next().unwrap_or("");
+            let ppid = rest.next().and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(me) && state != "Z" {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
     /// Waits up to `limit` for the server process to exit by itself.
     pub fn wait_exit(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;

@@ -12,5 +12,6 @@ mod generate;
 mod jinja;
 mod models;
 mod repl;
+mod runner;
 mod store;
 mod stream_errors;
