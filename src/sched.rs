@@ -100,9 +100,9 @@ pub struct LoadedInfo {
     pub model_path: PathBuf,
     pub size: u64,
     pub context_length: u32,
-    /// `None` while in use or when kept forever.
+    /// When the idle timer fires; `None` while in use or when kept forever.
     pub expires_at: Option<SystemTime>,
-    pub forever: bool,
+    pub keep_alive: KeepAlive,
 }
 
 pub struct Scheduler {
@@ -367,7 +367,7 @@ impl Scheduler {
                 size: e.runner.info().total_size,
                 context_length: e.params.num_ctx,
                 expires_at: e.expires_at,
-                forever: e.keep_alive == KeepAlive::Forever,
+                keep_alive: e.keep_alive,
             })
             .collect()
     }

@@ -102,6 +102,25 @@ impl Client {
         decode(check(r).await?).await
     }
 
+    pub async fn ps(&self) -> Result<ProcessResponse, ClientError> {
+        let r = self.http.get(self.url("/api/ps")).send().await?;
+        decode(check(r).await?).await
+    }
+
+    pub async fn copy(&self, source: &str, destination: &str) -> Result<(), ClientError> {
+        let req = CopyRequest {
+            source: source.to_string(),
+            destination: destination.to_string(),
+        };
+        let r = self
+            .http
+            .post(self.url("/api/copy"))
+            .json(&req)
+            .send()
+            .await?;
+        check(r).await.map(|_| ())
+    }
+
     pub async fn delete(&self, model: &str) -> Result<(), ClientError> {
         let req = DeleteRequest {
             model: model.to_string(),

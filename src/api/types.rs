@@ -426,6 +426,34 @@ pub struct DeleteRequest {
     pub name: String,
 }
 
+/// `POST /api/copy`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CopyRequest {
+    #[serde(default, deserialize_with = "null_string")]
+    pub source: String,
+    #[serde(default, deserialize_with = "null_string")]
+    pub destination: String,
+}
+
+/// One loaded model in `GET /api/ps`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessModel {
+    pub name: String,
+    pub model: String,
+    pub size: u64,
+    pub digest: String,
+    pub details: ModelDetails,
+    pub expires_at: String,
+    pub size_vram: u64,
+    #[serde(default)]
+    pub context_length: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessResponse {
+    pub models: Vec<ProcessModel>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct VersionResponse {
     pub version: String,

@@ -30,7 +30,7 @@ pub enum Command {
     /// Run a model
     Run(RunArgs),
     /// Stop a running model
-    Stop(NotYet),
+    Stop(StopArgs),
     /// Pull a model from a registry
     Pull(NotYet),
     /// Push a model to a registry
@@ -39,9 +39,9 @@ pub enum Command {
     #[command(visible_alias = "ls")]
     List(ListArgs),
     /// List running models
-    Ps(NotYet),
+    Ps(PsArgs),
     /// Copy a model
-    Cp(NotYet),
+    Cp(CpArgs),
     /// Remove a model
     Rm(RmArgs),
 }
@@ -112,6 +112,26 @@ pub struct RmArgs {
     /// Models to remove
     #[arg(required = true)]
     pub models: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Name of the model to stop
+    pub model: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Only list models whose name starts with this
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Name of the model to copy
+    pub source: String,
+    /// Name of the copy
+    pub destination: String,
 }
 
 /// Arguments of a command that is not built yet: accepted so the command can say so.

@@ -4,9 +4,11 @@
 //! scheduler or blob store.
 
 pub mod args;
+pub mod cp;
 pub mod create;
 pub mod format;
 pub mod list;
+pub mod ps;
 pub mod repl;
 pub mod rm;
 pub mod run;
@@ -74,11 +76,8 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         return Ok(());
     };
     let unbuilt = match &command {
-        Command::Stop(_) => Some("stop"),
         Command::Pull(_) => Some("pull"),
         Command::Push(_) => Some("push"),
-        Command::Ps(_) => Some("ps"),
-        Command::Cp(_) => Some("cp"),
         _ => None,
     };
     if let Some(cmd) = unbuilt {
@@ -94,11 +93,10 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::Run(a) => run::run(&client, a, &config).await,
         Command::List(a) => list::list(&client, a).await,
         Command::Rm(a) => rm::rm(&client, a).await,
-        Command::Stop(_)
-        | Command::Pull(_)
-        | Command::Push(_)
-        | Command::Ps(_)
-        | Command::Cp(_) => Ok(()),
+        Command::Ps(a) => ps::ps(&client, a).await,
+        Command::Stop(a) => ps::stop(&client, a).await,
+        Command::Cp(a) => cp::cp(&client, a).await,
+        Command::Pull(_) | Command::Push(_) => Ok(()),
     }
 }
 

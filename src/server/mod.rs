@@ -96,6 +96,8 @@ pub fn router(state: State) -> Router {
         .route("/api/tags", get(models::tags).head(models::tags))
         .route("/api/show", post(models::show))
         .route("/api/delete", axum::routing::delete(models::delete))
+        .route("/api/ps", get(models::ps))
+        .route("/api/copy", post(models::copy))
         .route("/api/generate", post(generate::generate))
         .route("/api/chat", post(chat::chat))
         .route("/api/create", post(create::create))

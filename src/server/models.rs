@@ -1,5 +1,5 @@
 //! Model-management routes that need no inference: `GET|HEAD /`, `/api/version`, `/api/tags`,
-//! `POST /api/show`, `DELETE /api/delete`. Their JSON mirrors Ollama's, field for field.
+//! `GET /api/ps`, `POST /api/show`, `POST /api/copy`, `DELETE /api/delete`. Their JSON mirrors Ollama's, field for field.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,9 +9,10 @@ use super::error::{ApiError, ApiJson};
 use super::prompt::{self, ChatTemplate};
 use super::{AppState, VERSION};
 use crate::api::types::{
-    DeleteRequest, ListModel, ListResponse, ModelDetails, ShowRequest, ShowResponse, Tensor,
-    VersionResponse, go_time,
+    CopyRequest, DeleteRequest, ListModel, ListResponse, ModelDetails, ProcessModel,
+    ProcessResponse, ShowRequest, ShowResponse, Tensor, VersionResponse, go_time,
 };
+use crate::duration::KeepAlive;
 use crate::engine::gguf::Gguf;
 use crate::gofmt;
 use crate::modelfile::{Command, Modelfile};
@@ -212,6 +213,79 @@ pub fn modelfile_text(model: &Model, template: &str) -> String {
         model.short_name(),
         Modelfile { commands }
     )
+}
+
+/// `GET /api/ps`: the loaded models, the one that stays loaded longest first.
+pub async fn ps(
+    State(state): State<super::State>,
+) -> Result<axum::Json<ProcessResponse>, ApiError> {
+    let loaded = state.sched.loaded();
+    let mut models = tokio::task::spawn_blocking(move || {
+        let now = std::time::SystemTime::now();
+        loaded
+            .into_iter()
+            .map(|l| {
+                // While in use the timer has not started: it will fire keep_alive after the
+                // last request. Kept forever is Go's now + MaxInt64 nanoseconds.
+                let expires = l.expires_at.unwrap_or_else(|| match l.keep_alive {
+                    KeepAlive::Duration(d) => now + d,
+                    KeepAlive::Forever => now + std::time::Duration::from_nanos(i64::MAX as u64),
+                });
+                let model = Name::parse(&l.name)
+                    .ok()
+                    .and_then(|n| state.store.read(&n).ok().flatten())
+                    .and_then(|s| Model::load(&state.store, s).ok());
+                let (name, digest, details) = match &model {
+                    Some(m) => (m.short_name(), m.stored.digest.clone(), details(m)),
+                    None => (l.name.clone(), String::new(), ModelDetails::default()),
+                };
+                (
+                    expires,
+                    ProcessModel {
+                        model: name.clone(),
+                        name,
+                        size: l.size,
+                        digest,
+                        details,
+                        expires_at: local_time(expires),
+                        size_vram: 0,
+                        context_length: l.context_length,
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    models.sort_by_key(|m| std::cmp::Reverse(m.0));
+    Ok(axum::Json(ProcessResponse {
+        models: models.into_iter().map(|(_, m)| m).collect(),
+    }))
+}
+
+/// `POST /api/copy`: a second name for the same manifest (blobs are shared).
+pub async fn copy(
+    State(state): State<super::State>,
+    ApiJson(req): ApiJson<CopyRequest>,
+) -> Result<Response, ApiError> {
+    let src = Name::parse(&req.source).map_err(|_| {
+        ApiError::bad_request(format!("source {} is invalid", gofmt::quote(&req.source)))
+    })?;
+    let dst = Name::parse(&req.destination).map_err(|_| {
+        ApiError::bad_request(format!(
+            "destination {} is invalid",
+            gofmt::quote(&req.destination)
+        ))
+    })?;
+    tokio::task::spawn_blocking(move || {
+        let stored = state.store.read(&src)?.ok_or_else(|| {
+            ApiError::not_found(format!("model {} not found", gofmt::quote(&req.source)))
+        })?;
+        state.store.copy(&stored, &dst).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `DELETE /api/delete`: removes the manifest and every blob no other model uses.

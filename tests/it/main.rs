@@ -10,6 +10,7 @@ mod docs;
 mod errors;
 mod generate;
 mod jinja;
+mod lifecycle;
 mod models;
 mod repl;
 mod runner;
