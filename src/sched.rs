@@ -428,3 +428,272 @@ fn reload_reason(old: &LoadParams, new: &LoadParams) -> String {
 fn unload(runner: Arc<dyn Runner>) {
     runner.stop();
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::*;
+    use crate::engine::{CompletionRequest, Event, RunnerInfo};
+
+    struct FakeRunner {
+        alive: AtomicBool,
+        stopped: AtomicBool,
+        info: RunnerInfo,
+    }
+
+    impl Runner for FakeRunner {
+        fn info(&self) -> &RunnerInfo {
+            &self.info
+        }
+        fn is_alive(&self) -> bool {
+            self.alive.load(Ordering::SeqCst) && !self.stopped.load(Ordering::SeqCst)
+        }
+        fn stop(&self) {
+            self.stopped.store(true, Ordering::SeqCst);
+        }
+        fn completion(
+            &self,
+            _: CompletionRequest,
+        ) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
+            Err(EngineError::Stopped)
+        }
+        fn tokenize(&self, _: String) -> Result<oneshot::Receiver<Vec<i32>>, EngineError> {
+            Err(EngineError::Stopped)
+        }
+        fn detokenize(&self, _: Vec<i32>) -> Result<oneshot::Receiver<String>, EngineError> {
+            Err(EngineError::Stopped)
+        }
+    }
+
+    /// Records every runner it makes; a load can be held until the test lets it go.
+    #[derive(Default)]
+    struct FakeLoader {
+        made: Mutex<Vec<Arc<FakeRunner>>>,
+        gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    impl Loader for FakeLoader {
+        fn load(&self, _: &LoadParams) -> Result<Arc<dyn Runner>, EngineError> {
+            if let Some(gate) = self.gate.lock().unwrap().as_ref() {
+                let _ = gate.recv();
+            }
+            let r = Arc::new(FakeRunner {
+                alive: AtomicBool::new(true),
+                stopped: AtomicBool::new(false),
+                info: RunnerInfo {
+                    n_ctx_train: 4096,
+                    model_size: 1,
+                    total_size: 2,
+                },
+            });
+            self.made.lock().unwrap().push(Arc::clone(&r));
+            Ok(r)
+        }
+    }
+
+    impl FakeLoader {
+        fn made(&self) -> Vec<Arc<FakeRunner>> {
+            self.made.lock().unwrap().clone()
+        }
+    }
+
+    fn params(path: &str) -> LoadParams {
+        LoadParams {
+            model_path: PathBuf::from(path),
+            adapters: Vec::new(),
+            num_ctx: 4096,
+            num_batch: 512,
+            num_thread: 1,
+            num_parallel: 1,
+            use_mmap: true,
+            flash_attention: None,
+        }
+    }
+
+    fn sched(max_loaded: usize, max_queue: usize) -> (Arc<Scheduler>, Arc<FakeLoader>) {
+        let loader = Arc::new(FakeLoader::default());
+        let s = Scheduler::new(
+            SchedConfig {
+                default_keep_alive: KeepAlive::Duration(Duration::from_secs(300)),
+                max_loaded,
+                max_queue,
+            },
+            Arc::clone(&loader) as Arc<dyn Loader>,
+        );
+        (s, loader)
+    }
+
+    async fn eventually(what: &str, cond: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("never happened: {what}");
+    }
+
+    const ZERO: Option<KeepAlive> = Some(KeepAlive::Duration(Duration::ZERO));
+
+    #[tokio::test]
+    async fn names_of_one_blob_share_a_runner() {
+        let (s, loader) = sched(3, 10);
+        let a = s.acquire("a", params("/m"), None).await.unwrap();
+        let b = s.acquire("b", params("/m"), None).await.unwrap();
+        assert_eq!(loader.made().len(), 1);
+        assert!(Arc::ptr_eq(&a.runner, &b.runner));
+        assert_eq!(s.loaded().len(), 1);
+        assert_eq!(s.loaded()[0].name, "a", "ps shows the name that loaded it");
+    }
+
+    #[tokio::test]
+    async fn keep_alive_zero_unloads_when_the_last_request_ends() {
+        let (s, loader) = sched(3, 10);
+        let a = s.acquire("a", params("/m"), ZERO).await.unwrap();
+        let b = s.acquire("a", params("/m"), None).await.unwrap();
+        drop(a);
+        assert_eq!(s.loaded().len(), 1, "still in use");
+        drop(b);
+        assert!(s.loaded().is_empty());
+        assert!(loader.made()[0].stopped.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn negative_keep_alive_keeps_the_model_forever() {
+        let (s, loader) = sched(3, 10);
+        drop(
+            s.acquire("a", params("/m"), Some(KeepAlive::Forever))
+                .await
+                .unwrap(),
+        );
+        let l = &s.loaded()[0];
+        assert_eq!(l.keep_alive, KeepAlive::Forever);
+        assert_eq!(l.expires_at, None);
+        assert!(!loader.made()[0].stopped.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_duration_expires_and_a_later_request_resets_it() {
+        let (s, loader) = sched(3, 10);
+        let short = Some(KeepAlive::Duration(Duration::from_millis(200)));
+        drop(s.acquire("a", params("/m"), short).await.unwrap());
+        assert!(s.loaded()[0].expires_at.is_some());
+        // Used again before it fires: the old timer loses, a request without keep_alive keeps
+        // the current one.
+        let again = s.acquire("a", params("/m"), None).await.unwrap();
+        assert_eq!(s.loaded()[0].expires_at, None, "in use: no timer");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(s.loaded().len(), 1, "in use, so never expired");
+        drop(again);
+        assert_eq!(
+            s.loaded()[0].keep_alive,
+            KeepAlive::Duration(Duration::from_millis(200))
+        );
+        eventually("the timer to unload it", || s.loaded().is_empty()).await;
+        assert_eq!(loader.made().len(), 1);
+        assert!(loader.made()[0].stopped.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn at_the_limit_the_least_recently_used_idle_model_is_evicted() {
+        let (s, loader) = sched(2, 10);
+        drop(s.acquire("a", params("/a"), None).await.unwrap());
+        drop(s.acquire("b", params("/b"), None).await.unwrap());
+        // `a` is used again, so `b` is now the least recently used.
+        drop(s.acquire("a", params("/a"), None).await.unwrap());
+        let _c = s.acquire("c", params("/c"), None).await.unwrap();
+        let mut names: Vec<String> = s.loaded().into_iter().map(|l| l.name).collect();
+        names.sort();
+        assert_eq!(names, ["a", "c"]);
+        let made = loader.made();
+        assert!(made[1].stopped.load(Ordering::SeqCst), "b evicted");
+        assert!(!made[0].stopped.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn at_the_limit_with_every_model_busy_a_load_waits() {
+        let (s, _) = sched(1, 10);
+        let a = s.acquire("a", params("/a"), None).await.unwrap();
+        let s2 = Arc::clone(&s);
+        let b = tokio::spawn(async move { s2.acquire("b", params("/b"), None).await.is_ok() });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!b.is_finished(), "waits while a is busy");
+        drop(a);
+        assert!(b.await.unwrap());
+        assert_eq!(s.loaded()[0].name, "b");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy() {
+        let (s, loader) = sched(3, 1);
+        let (open, gate) = std::sync::mpsc::channel();
+        *loader.gate.lock().unwrap() = Some(gate);
+        let s2 = Arc::clone(&s);
+        let first = tokio::spawn(async move { s2.acquire("a", params("/a"), None).await.is_ok() });
+        eventually("the first load to start", || {
+            s.pending.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        let err = s.acquire("b", params("/b"), None).await.err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "server busy, please try again.  maximum pending requests exceeded"
+        );
+        open.send(()).unwrap();
+        assert!(first.await.unwrap());
+        // A loaded model is served without queueing.
+        assert!(s.acquire("a", params("/a"), None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn other_load_parameters_reload_the_model_once_idle() {
+        let (s, loader) = sched(3, 10);
+        let a = s.acquire("a", params("/m"), None).await.unwrap();
+        let mut bigger = params("/m");
+        bigger.num_ctx = 8192;
+        let s2 = Arc::clone(&s);
+        let b = tokio::spawn(async move { s2.acquire("a", bigger, None).await.is_ok() });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!b.is_finished(), "waits for the running request");
+        drop(a);
+        assert!(b.await.unwrap());
+        let made = loader.made();
+        assert_eq!(made.len(), 2);
+        assert!(made[0].stopped.load(Ordering::SeqCst));
+        assert_eq!(s.loaded()[0].context_length, 8192);
+        let mut p = params("/m");
+        p.num_thread = 2;
+        assert_eq!(
+            reload_reason(&params("/m"), &p),
+            "options changed: num_thread 1 -> 2",
+            "the log says why"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_runner_is_replaced_by_a_fresh_one() {
+        let (s, loader) = sched(3, 10);
+        drop(s.acquire("a", params("/m"), None).await.unwrap());
+        loader.made()[0].alive.store(false, Ordering::SeqCst);
+        let lease = s.acquire("a", params("/m"), None).await.unwrap();
+        assert_eq!(loader.made().len(), 2);
+        assert!(lease.runner.is_alive());
+    }
+
+    #[tokio::test]
+    async fn an_unload_request_waits_for_requests_in_flight() {
+        let (s, loader) = sched(3, 10);
+        let a = s.acquire("a", params("/m"), None).await.unwrap();
+        s.unload_model(&PathBuf::from("/m"));
+        assert_eq!(s.loaded().len(), 1);
+        assert!(!loader.made()[0].stopped.load(Ordering::SeqCst));
+        drop(a);
+        assert!(s.loaded().is_empty());
+        assert!(loader.made()[0].stopped.load(Ordering::SeqCst));
+    }
+}

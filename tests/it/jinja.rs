@@ -115,7 +115,7 @@ fn layout(path: &Path) -> Layout {
 }
 
 /// Writes the test GGUF with `tokenizer.chat_template` set to [`CHATML`] into `dir`.
-fn gguf_with_template(dir: &Path) -> PathBuf {
+pub fn gguf_with_template(dir: &Path) -> PathBuf {
     {
         let src = gguf();
         let l = layout(src);

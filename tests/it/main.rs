@@ -14,5 +14,6 @@ mod lifecycle;
 mod models;
 mod repl;
 mod runner;
+mod sched;
 mod store;
 mod stream_errors;
