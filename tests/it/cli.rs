@@ -96,6 +96,31 @@ fn list_show_and_rm() {
     let out = s.cli(&["show", "--modelfile", "--license", MODEL]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with("Error: only one of '--license'"));
+    // Each selector prints its raw field.
+    let params = stdout(&s.cli(&["show", "--parameters", MODEL]));
+    assert!(
+        params.contains(&format!("{:<30} \"<end_of_turn>\"\n", "stop")),
+        "{params}"
+    );
+    let template = stdout(&s.cli(&["show", "--template", MODEL]));
+    assert!(template.contains("<start_of_turn>"), "{template}");
+    assert_eq!(
+        stdout(&s.cli(&["show", "--system", MODEL])),
+        "No system message was specified for this model.\n"
+    );
+    assert!(stdout(&s.cli(&["show", "--license", MODEL])).starts_with("Gemma is provided"));
+    // -v adds the metadata and every tensor.
+    let verbose = stdout(&s.cli(&["show", "-v", MODEL]));
+    for needle in [
+        "  Metadata\n",
+        "    general.architecture                       gemma3",
+        "tokenizer.ggml.tokens                      [<pad> ...+262143 more]",
+        "  Tensors\n",
+        "    token_embd.weight                    Q8_0    [640 262144]",
+    ] {
+        assert!(verbose.contains(needle), "{needle:?} in\n{verbose}");
+    }
+    assert!(!text.contains("  Metadata"), "only with -v");
 
     let out = s.cli(&["rm", MODEL]);
     assert!(out.status.success(), "{}", stderr(&out));
