@@ -50,7 +50,11 @@ complete -c rollama -n "__fish_rollama_using_subcommand show" -l system -d 'Show
 complete -c rollama -n "__fish_rollama_using_subcommand show" -s v -l verbose -d 'Show detailed model information'
 complete -c rollama -n "__fish_rollama_using_subcommand show" -s h -l help -d 'Print help'
 complete -c rollama -n "__fish_rollama_using_subcommand run" -l keepalive -d 'Duration to keep a model loaded (e.g. 5m)' -r
+complete -c rollama -n "__fish_rollama_using_subcommand run" -l format -d 'Response format (e.g. json)' -r
+complete -c rollama -n "__fish_rollama_using_subcommand run" -l think -d 'Enable thinking mode: true/false or high/medium/low for supported models' -r
 complete -c rollama -n "__fish_rollama_using_subcommand run" -l verbose -d 'Show timings for response'
+complete -c rollama -n "__fish_rollama_using_subcommand run" -l nowordwrap -d 'Don\'t wrap words to the next line automatically'
+complete -c rollama -n "__fish_rollama_using_subcommand run" -l hidethinking -d 'Hide thinking output (if provided)'
 complete -c rollama -n "__fish_rollama_using_subcommand run" -s h -l help -d 'Print help'
 complete -c rollama -n "__fish_rollama_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c rollama -n "__fish_rollama_using_subcommand pull" -s h -l help -d 'Print help'

@@ -99,6 +99,18 @@ pub struct RunArgs {
     /// Show timings for response
     #[arg(long)]
     pub verbose: bool,
+    /// Don't wrap words to the next line automatically
+    #[arg(long)]
+    pub nowordwrap: bool,
+    /// Response format (e.g. json)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Enable thinking mode: true/false or high/medium/low for supported models
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub think: Option<String>,
+    /// Hide thinking output (if provided)
+    #[arg(long)]
+    pub hidethinking: bool,
 }
 
 #[derive(Debug, Args)]

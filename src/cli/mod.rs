@@ -6,6 +6,7 @@
 pub mod args;
 pub mod cp;
 pub mod create;
+pub mod display;
 pub mod format;
 pub mod list;
 pub mod ps;

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Read, Write};
 use futures_util::{Stream, StreamExt};
 
 use super::args::RunArgs;
+use super::display::Display;
 use super::{CliError, repl, stats};
 use crate::api::client::{Client, ClientError};
 use crate::api::types::{GenerateRequest, Metrics, ShowRequest};
@@ -24,10 +25,85 @@ pub enum Answer {
     },
 }
 
+/// One streamed response, as [`print_answer`] needs it.
+pub struct Piece<'a> {
+    pub thinking: &'a str,
+    pub content: &'a str,
+    pub done: bool,
+    pub metrics: Option<Metrics>,
+}
+
+/// How answers are shown and what every request of a `run` carries: the flags, changed later by
+/// the REPL's `/set` commands.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub keep_alive: Option<KeepAlive>,
+    pub verbose: bool,
+    pub word_wrap: bool,
+    /// `"json"` or none.
+    pub format: Option<String>,
+    pub think: Option<serde_json::Value>,
+    pub hide_thinking: bool,
+}
+
+impl RunOptions {
+    pub fn from_args(args: &RunArgs) -> Result<RunOptions, CliError> {
+        let keep_alive = args
+            .keepalive
+            .as_deref()
+            .map(parse_keep_alive)
+            .transpose()?;
+        let format = match args.format.as_deref() {
+            None | Some("") => None,
+            Some("json") => Some("json".to_string()),
+            Some(other) => {
+                return Err(CliError(format!(
+                    "invalid format '{other}': only 'json' is supported"
+                )));
+            }
+        };
+        Ok(RunOptions {
+            keep_alive,
+            verbose: args.verbose,
+            word_wrap: !args.nowordwrap,
+            format,
+            think: args.think.as_deref().map(parse_think).transpose()?,
+            hide_thinking: args.hidethinking,
+        })
+    }
+
+    pub fn format_value(&self) -> Option<serde_json::Value> {
+        self.format.clone().map(serde_json::Value::String)
+    }
+
+    /// A fresh display for one answer: wrapped at the terminal width unless word wrap is off or
+    /// stdout is not a terminal.
+    pub fn display(&self, config: &Config) -> Display {
+        let tty = std::io::stdout().is_terminal();
+        let width = (self.word_wrap && tty)
+            .then(super::display::terminal_width)
+            .flatten();
+        Display::new(width, self.hide_thinking, tty && !config.no_color)
+    }
+}
+
+/// `--think` / `/set think`: a boolean or a level.
+pub fn parse_think(s: &str) -> Result<serde_json::Value, CliError> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "" => Ok(serde_json::Value::Bool(true)),
+        "false" => Ok(serde_json::Value::Bool(false)),
+        l @ ("low" | "medium" | "high" | "max") => Ok(serde_json::Value::String(l.to_string())),
+        _ => Err(CliError(format!(
+            "invalid value for --think: {s:?} (must be true, false, high, medium, low or max)"
+        ))),
+    }
+}
+
 /// Prints each piece of an answer stream as it arrives; Ctrl-C stops it.
 pub async fn print_answer<S, T>(
     stream: S,
-    piece: impl Fn(&T) -> (&str, bool, Option<Metrics>),
+    mut display: Display,
+    piece: impl Fn(&T) -> Piece<'_>,
 ) -> Result<Answer, CliError>
 where
     S: Stream<Item = Result<T, ClientError>>,
@@ -43,14 +119,15 @@ where
                     return Ok(Answer::Done { text, metrics: Metrics::default() });
                 };
                 let item = item?;
-                let (s, done, metrics) = piece(&item);
-                if !s.is_empty() {
-                    out.write_all(s.as_bytes())?;
+                let p = piece(&item);
+                let shown = display.piece(p.thinking, p.content);
+                if !shown.is_empty() {
+                    out.write_all(shown.as_bytes())?;
                     out.flush()?;
-                    text.push_str(s);
                 }
-                if done {
-                    return Ok(Answer::Done { text, metrics: metrics.unwrap_or_default() });
+                text.push_str(p.content);
+                if p.done {
+                    return Ok(Answer::Done { text, metrics: p.metrics.unwrap_or_default() });
                 }
             }
         }
@@ -64,11 +141,7 @@ pub fn parse_keep_alive(s: &str) -> Result<KeepAlive, CliError> {
 }
 
 pub async fn run(client: &Client, args: RunArgs, config: &Config) -> Result<(), CliError> {
-    let keep_alive = args
-        .keepalive
-        .as_deref()
-        .map(parse_keep_alive)
-        .transpose()?;
+    let opts = RunOptions::from_args(&args)?;
     // Fails early, with the server's message, for a missing or invalid model.
     client
         .show(&ShowRequest {
@@ -90,29 +163,34 @@ pub async fn run(client: &Client, args: RunArgs, config: &Config) -> Result<(), 
     }
     let prompt = prompts.join(" ");
     if interactive {
-        return repl::repl(client, &args.model, keep_alive, args.verbose, config).await;
+        return repl::repl(client, &args.model, opts, config).await;
     }
 
     let req = GenerateRequest {
         model: args.model.clone(),
         prompt: prompt.clone(),
-        keep_alive,
+        keep_alive: opts.keep_alive,
+        format: opts.format_value(),
+        think: opts.think.clone(),
         ..GenerateRequest::default()
     };
     let stream = client.generate(&req).await?;
-    let answer = print_answer(stream, |r: &crate::api::types::GenerateResponse| {
-        (
-            r.response.as_str(),
-            r.done,
-            r.done.then(|| r.metrics.clone()),
-        )
-    })
+    let answer = print_answer(
+        stream,
+        opts.display(config),
+        |r: &crate::api::types::GenerateResponse| Piece {
+            thinking: &r.thinking,
+            content: &r.response,
+            done: r.done,
+            metrics: r.done.then(|| r.metrics.clone()),
+        },
+    )
     .await?;
     if !prompt.is_empty() {
         super::out("\n\n")?;
     }
     match answer {
-        Answer::Done { metrics, .. } if args.verbose => eprint!("{}", stats::summary(&metrics)),
+        Answer::Done { metrics, .. } if opts.verbose => eprint!("{}", stats::summary(&metrics)),
         Answer::Interrupted { .. } => return Err(CliError("interrupted".to_string())),
         _ => {}
     }

@@ -326,3 +326,60 @@ fn an_adapter_is_loaded_with_the_model() {
     let out = s.cli(&["run", MODEL, "hi"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn run_flags_and_versions() {
+    let s = Server::start();
+    // -v: the server's version; the client's only when it differs.
+    let out = s.cli(&["-v"]);
+    assert_eq!(
+        stdout(&out),
+        format!("rollama version is {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    assert!(stderr(&out).is_empty());
+
+    // --verbose: the stats block on stderr, after the answer on stdout.
+    let out = s.cli(&["run", "--verbose", MODEL, "Hi"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for label in [
+        "total duration:       ",
+        "load duration:        ",
+        "prompt eval count:    ",
+        "prompt eval rate:     ",
+        "eval count:           48 token(s)",
+        "eval rate:            ",
+    ] {
+        assert!(err.contains(label), "{label:?} in {err}");
+    }
+    assert!(stdout(&out).ends_with("\n\n"));
+
+    // --keepalive sets how long the model stays loaded.
+    let out = s.cli(&["run", "--keepalive", "1h", MODEL, "Hi"]);
+    assert!(out.status.success());
+    let ps = stdout(&s.cli(&["ps"]));
+    assert!(
+        ps.contains("About an hour from now") || ps.contains("59 minutes from now"),
+        "{ps}"
+    );
+    let out = s.cli(&["run", "--keepalive", "soon", MODEL, "Hi"]);
+    assert_eq!(stderr(&out), "Error: time: invalid duration \"soon\"\n");
+
+    // --think asks for thinking, which this model cannot do: the server's error.
+    let out = s.cli(&["run", "--think", MODEL, "Hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("Error: \"{MODEL}\" does not support thinking\n")
+    );
+    let out = s.cli(&["run", "--think=false", "--hidethinking", MODEL, "Hi"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = s.cli(&["run", "--think=sometimes", MODEL, "Hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("invalid value for --think"));
+    let out = s.cli(&["run", "--format", "yaml", MODEL, "Hi"]);
+    assert_eq!(
+        stderr(&out),
+        "Error: invalid format 'yaml': only 'json' is supported\n"
+    );
+}
