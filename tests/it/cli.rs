@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::process::Stdio;
 
+use serde_json::{Value, json};
+
 use crate::harness::*;
 
 #[test]
@@ -228,6 +230,23 @@ fn create_reports_modelfile_errors_with_line_numbers() {
             "FROM x\nPARAMETER nonsense 1\n",
             "Error: (line 2): unknown parameter 'nonsense'\n",
         ),
+        (
+            "FROM x\nREQUIRES fourteen\n",
+            "Error: (line 2): requires must be a valid semver (e.g. 0.14.0)\n",
+        ),
+        (
+            "FROM x\nMESSAGE robot hi\n",
+            "Error: (line 2): message role must be one of \"system\", \"user\", or \"assistant\"\n",
+        ),
+        (
+            "FROM x\nSYSTEM \"\"\"never closed\n",
+            "Error: unexpected EOF\n",
+        ),
+        ("# a comment\nPARAMETER top_k 3\n", "Error: no FROM line\n"),
+        (
+            "FROM x\nPARAMETER top_k three\n",
+            "Error: (line 2): invalid int value [three]\n",
+        ),
     ];
     for (text, want) in bad {
         let path = dir.path().join("Modelfile");
@@ -382,4 +401,48 @@ fn run_flags_and_versions() {
         stderr(&out),
         "Error: invalid format 'yaml': only 'json' is supported\n"
     );
+}
+
+#[test]
+fn create_accepts_every_modelfile_form() {
+    let s = Server::start();
+    let dir = tempdir();
+    // BOM, CRLF, lower-case instructions, comments, `#` inside a value, repeated LICENSE and
+    // stop, a deprecated parameter (warned and dropped), REQUIRES, MESSAGE history.
+    let text = "\u{feff}# a comment\r\nfrom gemma3-base:270m\r\nparameter mirostat 1\r\nPARAMETER stop a\r\nPARAMETER stop b\r\nSystem \"a # not a comment\"\r\nLICENSE one\r\nlicense \"two lines\"\r\nREQUIRES v0.14.0\r\nMESSAGE user Hi\r\nMESSAGE assistant Hello!\r\n";
+    let path = dir.path().join("Modelfile");
+    std::fs::write(&path, text).unwrap();
+    let out = s.cli(&["create", "forms", "-f", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("warning: parameter mirostat is deprecated\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&s.cli(&["show", "--system", "forms"])),
+        "a # not a comment\n"
+    );
+    assert_eq!(
+        stdout(&s.cli(&["show", "--license", "forms"])),
+        "one\ntwo lines\n"
+    );
+    let params = stdout(&s.cli(&["show", "--parameters", "forms"]));
+    assert!(
+        params.contains(&format!("{:<30} \"a\"\n{:<30} \"b\"", "stop", "stop")),
+        "{params}"
+    );
+    assert!(!params.contains("mirostat"), "{params}");
+    let (_, show) = post_blocking(&s, json!({"model": "forms"}));
+    assert_eq!(show["requires"], "0.14.0");
+    assert_eq!(
+        show["messages"],
+        json!([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}])
+    );
+}
+
+fn post_blocking(s: &Server, body: Value) -> (u16, Value) {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(post(s, "/api/show", body))
 }
