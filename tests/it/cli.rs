@@ -314,9 +314,8 @@ fn a_closed_stdout_ends_quietly() {
 
 #[test]
 fn an_adapter_is_loaded_with_the_model() {
-    // No LoRA for the test model exists here, so this proves the wiring from ADAPTER to the
-    // engine: a GGUF that is not an adapter fails the load with a clear error, and the server
-    // keeps serving the model without it.
+    // A GGUF that is not an adapter fails the load with a clear error, and the server keeps
+    // serving the model without it (a real LoRA is tested in adapter.rs).
     let s = Server::start();
     let dir = tempdir();
     let modelfile = modelfile_dir(dir.path());

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod adapter;
 mod chat;
 mod cli;
 mod docs;
