@@ -26,6 +26,8 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use tokio::sync::{mpsc, oneshot};
 
 use super::text::{StopMatcher, Utf8Buffer};
@@ -361,6 +363,8 @@ struct Sequence {
     /// Prompt tokens placed in the current batch.
     in_batch: usize,
     sampler: LlamaSampler,
+    /// `format`: the grammar every token must keep the output inside.
+    grammar: Option<LlamaSampler>,
     max_tokens: usize,
     eval_count: u64,
     utf8: Utf8Buffer,
@@ -520,6 +524,20 @@ impl Engine<'_, '_> {
                 _ => self.n_ctx_slot.saturating_mul(10),
             };
             let sampler = build_sampler(&q.req.sampling, self.model, self.n_ctx_slot, &prompt);
+            let grammar = match q
+                .req
+                .grammar
+                .as_deref()
+                .map(|g| LlamaSampler::grammar(self.model, g, "root"))
+            {
+                None => None,
+                Some(Ok(g)) => Some(g),
+                Some(Err(e)) => {
+                    let _ =
+                        q.tx.send(Event::Error(format!("failed to load grammar: {e}")));
+                    continue;
+                }
+            };
             tracing::debug!(
                 slot = slot.id,
                 prompt = prompt.len(),
@@ -536,6 +554,7 @@ impl Engine<'_, '_> {
                 logits_row: None,
                 in_batch: 0,
                 sampler,
+                grammar,
                 max_tokens,
                 eval_count: 0,
                 utf8: Utf8Buffer::default(),
@@ -652,7 +671,16 @@ impl Engine<'_, '_> {
         if seq.first_token.is_none() {
             seq.first_token = Some(now);
         }
-        let token = seq.sampler.sample(self.ctx, row);
+        let token = match seq.grammar.as_mut() {
+            None => seq.sampler.sample(self.ctx, row),
+            Some(grammar) => sample_constrained(
+                &mut seq.sampler,
+                grammar,
+                self.ctx,
+                row,
+                self.model.vocab().eos(),
+            ),
+        };
         seq.eval_count += 1;
         let vocab = self.model.vocab();
         if vocab.is_eog(token) {
@@ -746,6 +774,53 @@ fn truncate_prompt(prompt: Vec<LlamaToken>, n_ctx: usize, num_keep: i64) -> Vec<
 /// llama.cpp's default sampler order: penalties, top_k, typical, top_p, min_p, temperature, then
 /// the selector (greedy at temperature 0). top_k comes early because every stage after it runs
 /// over fewer candidates: with a 262k vocabulary that is most of the sampling cost.
+/// Samples under a grammar the way llama.cpp's common sampler does, so the grammar costs little:
+/// the token the sampler picks freely is kept when the grammar allows it (checking one token is
+/// cheap); only otherwise is the grammar applied to the whole vocabulary before sampling again.
+fn sample_constrained(
+    chain: &mut LlamaSampler,
+    grammar: &mut LlamaSampler,
+    ctx: &LlamaContext,
+    row: i32,
+    eos: LlamaToken,
+) -> LlamaToken {
+    let logits = ctx.get_logits_ith(row);
+    let all = || {
+        LlamaTokenDataArray::from_iter(
+            logits
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+            false,
+        )
+    };
+    let mut free = all();
+    chain.apply(&mut free);
+    let allowed = free.selected_token().filter(|&t| {
+        let mut one = LlamaTokenDataArray::new(
+            vec![LlamaTokenData::new(t, logits[t.0 as usize], 0.0)],
+            false,
+        );
+        grammar.apply(&mut one);
+        one.data
+            .first()
+            .is_some_and(|d| d.logit() > f32::NEG_INFINITY)
+    });
+    let token = match allowed {
+        Some(t) => t,
+        None => {
+            let mut constrained = all();
+            grammar.apply(&mut constrained);
+            chain.apply(&mut constrained);
+            // Nothing allowed at all: end the answer.
+            constrained.selected_token().unwrap_or(eos)
+        }
+    };
+    chain.accept(token);
+    grammar.accept(token);
+    token
+}
+
 fn build_sampler(
     p: &SamplingParams,
     model: &LlamaModel,

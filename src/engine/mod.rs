@@ -59,6 +59,9 @@ pub struct CompletionRequest {
     pub num_keep: i64,
     pub stop: Vec<String>,
     pub sampling: SamplingParams,
+    /// GBNF grammar the output must follow (`format`), rule `root`.
+    #[serde(default)]
+    pub grammar: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -68,7 +68,14 @@ pub async fn chat(
         return Ok(axum::Json(r).into_response());
     }
 
-    let running = infer::start(lease, prompt_text, &opts, started, load_duration)?;
+    let running = infer::start(
+        lease,
+        prompt_text,
+        &opts,
+        started,
+        load_duration,
+        c.grammar.clone(),
+    )?;
     infer::respond(
         running,
         ChatShape { model: req.model },

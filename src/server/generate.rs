@@ -84,7 +84,14 @@ pub async fn generate(
         return Ok(axum::Json(r).into_response());
     }
 
-    let running = infer::start(lease, prompt_text, &opts, started, load_duration)?;
+    let running = infer::start(
+        lease,
+        prompt_text,
+        &opts,
+        started,
+        load_duration,
+        c.grammar.clone(),
+    )?;
     let shape = GenerateShape {
         model: req.model,
         with_context: !req.raw,

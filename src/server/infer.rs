@@ -23,6 +23,8 @@ pub struct Checked {
     pub model: Model,
     pub meta: Arc<ModelMeta>,
     pub caps: Vec<String>,
+    /// The grammar `format` asks for.
+    pub grammar: Option<String>,
 }
 
 impl Checked {
@@ -73,7 +75,12 @@ pub fn check(
     let model = state.model(name)?;
     let meta = state.model_meta(&model)?;
     let caps = super::prompt::capabilities(&model, &meta);
-    let checked = Checked { model, meta, caps };
+    let mut checked = Checked {
+        model,
+        meta,
+        caps,
+        grammar: None,
+    };
     if !checked.can("completion") {
         return Err(ApiError::bad_request(format!(
             "\"{name}\" does not support {route}"
@@ -87,7 +94,7 @@ pub fn check(
         ));
     }
     check_think(think, name, &checked.caps)?;
-    check_format(format)?;
+    checked.grammar = format_grammar(format)?;
     Ok(checked)
 }
 
@@ -209,6 +216,7 @@ pub fn start(
     opts: &Options,
     started: Instant,
     load_duration: Duration,
+    grammar: Option<String>,
 ) -> Result<Running, ApiError> {
     let req = CompletionRequest {
         prompt,
@@ -216,6 +224,7 @@ pub fn start(
         num_keep: opts.num_keep,
         stop: opts.stop.clone(),
         sampling: engine_options::sampling_params(opts),
+        grammar,
     };
     let events = lease
         .runner
@@ -269,25 +278,34 @@ fn check_think(think: Option<&Value>, model_name: &str, caps: &[String]) -> Resu
     Ok(())
 }
 
-/// `format` (structured output) is accepted only when absent or empty until grammar-constrained
-/// decoding lands; silently ignoring it would return unconstrained text as if it were JSON.
-fn check_format(format: Option<&Value>) -> Result<(), ApiError> {
+/// llama.cpp's grammar for any JSON object, the one `format: "json"` asks for (Ollama's
+/// `grammarJSON`): an object at the top, optional whitespace between tokens.
+const JSON_GRAMMAR: &str = r#"root   ::= object
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? ws "}"
+array  ::= "[" ws ( value ("," ws value)* )? ws "]"
+string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F]) )* "\"" ws
+number ::= ("-"? ([0-9] | [1-9] [0-9]*)) ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
+ws     ::= ([ \t\n] ws)?
+"#;
+
+/// `format`: nothing, `"json"` (any JSON object) or a JSON schema (llama.cpp's schema-to-grammar
+/// conversion). A schema it cannot convert is a 400 before anything runs.
+fn format_grammar(format: Option<&Value>) -> Result<Option<String>, ApiError> {
     match format {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if s.is_empty() => Ok(()),
-        Some(Value::String(s)) if s == "json" => Err(not_yet_format()),
-        Some(Value::Object(_)) => Err(not_yet_format()),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if s == "json" => Ok(Some(JSON_GRAMMAR.to_string())),
+        Some(schema @ Value::Object(_)) => llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+            .map(Some)
+            .map_err(|e| {
+                tracing::debug!("JSON schema to grammar: {e}");
+                ApiError::bad_request("invalid JSON schema in format")
+            }),
         Some(other) => Err(ApiError::bad_request(format!(
             "invalid format: {other}; expected \"json\" or a valid JSON Schema object"
         ))),
     }
-}
-
-fn not_yet_format() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "structured output (format) is not implemented in rollama yet",
-    )
 }
 
 /// How a route shapes engine output: one chunk per piece of text, and a final object carrying

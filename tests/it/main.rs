@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod docs;
 mod errors;
+mod format;
 mod generate;
 mod jinja;
 mod lifecycle;

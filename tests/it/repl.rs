@@ -271,6 +271,7 @@ fn repl_commands() {
             "Invalid or missing format. For 'json' mode use '/set format json'",
         ),
         ("/set format json", "Set format to 'json' mode."),
+        ("Say hi.", "\n{"),
         ("/set noformat", "Disabled format."),
         (
             "/set think",
