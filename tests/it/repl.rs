@@ -223,6 +223,11 @@ fn derived(s: &Server, name: &str, lines: &str) {
 #[test]
 fn repl_commands() {
     let s = Server::start();
+    derived(
+        &s,
+        "remembers",
+        "MESSAGE user Hi there\nMESSAGE assistant Hello, sailor!\n",
+    );
     let t = run_in_tmux(&s, "cmds", MODEL);
     t.wait_for("the prompt", |s| s.contains(">>> "));
     // Each command, then what it must print.
@@ -292,6 +297,8 @@ fn repl_commands() {
         ("/save pirate", "Created new model 'pirate'"),
         ("/clear", "Cleared session context"),
         ("/load nope", "Couldn't find model 'nope'"),
+        // A model's MESSAGE history is shown when it loads.
+        ("/load remembers", ">>> Hi there\nHello, sailor!\n"),
         ("/load pirate", "Loading model 'pirate'"),
     ];
     for (input, want) in steps {
