@@ -32,8 +32,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::text::{StopMatcher, Utf8Buffer};
 use super::{
-    CompletionRequest, Done, DoneReason, EngineError, Event, LoadParams, Runner, RunnerInfo,
-    SamplingParams,
+    CompletionRequest, Done, DoneReason, EmbedError, EmbedRequest, Embedded, EngineError, Event,
+    LoadParams, Runner, RunnerInfo, SamplingParams,
 };
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -99,6 +99,7 @@ enum Command {
     Complete(Box<CompletionRequest>, mpsc::UnboundedSender<Event>),
     Tokenize(String, oneshot::Sender<Vec<i32>>),
     Detokenize(Vec<i32>, oneshot::Sender<String>),
+    Embed(EmbedRequest, oneshot::Sender<Result<Embedded, EmbedError>>),
 }
 
 /// A model loaded in this process, served by its engine thread.
@@ -195,6 +196,15 @@ impl Runner for LlamaRunner {
     fn detokenize(&self, tokens: Vec<i32>) -> Result<oneshot::Receiver<String>, EngineError> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::Detokenize(tokens, tx))?;
+        Ok(rx)
+    }
+
+    fn embed(
+        &self,
+        req: EmbedRequest,
+    ) -> Result<oneshot::Receiver<Result<Embedded, EmbedError>>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Embed(req, tx))?;
         Ok(rx)
     }
 }
@@ -298,7 +308,10 @@ fn engine_main(
     let slots = (0..n_parallel as i32).map(Slot::new).collect();
     let mut engine = Engine {
         model: &model,
+        backend,
+        threads,
         ctx: &mut ctx,
+        embed: None,
         batch,
         slots,
         queue: VecDeque::new(),
@@ -307,6 +320,96 @@ fn engine_main(
     };
     engine.run(rx);
     tracing::debug!(model = %params.model_path.display(), "engine stopped");
+}
+
+/// Tokens of one embedding batch (Ollama's embedding default: min(2048, num_ctx)); a longer
+/// input is cut (`truncate`) or refused.
+const EMBED_BATCH: usize = 2048;
+/// Sequences (inputs) in one embedding batch.
+const EMBED_SEQS: usize = 64;
+
+struct EmbedContext<'m> {
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    n_batch: usize,
+}
+
+impl<'m> EmbedContext<'m> {
+    fn new(
+        model: &'m LlamaModel,
+        backend: &LlamaBackend,
+        threads: i32,
+        n_batch: usize,
+    ) -> Result<EmbedContext<'m>, EmbedError> {
+        use llama_cpp_2::context::params::LlamaPoolingType;
+        let arch = model
+            .meta_val_str("general.architecture")
+            .unwrap_or_default();
+        // Generative models name no pooling; their embedding is the mean of the token states.
+        let pooling = if model.meta_val_str(&format!("{arch}.pooling_type")).is_ok() {
+            LlamaPoolingType::Unspecified
+        } else {
+            LlamaPoolingType::Mean
+        };
+        let n = n_batch.max(1) as u32;
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n))
+            .with_n_batch(n)
+            .with_n_ubatch(n)
+            .with_n_seq_max(EMBED_SEQS as u32)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_embeddings(true)
+            .with_pooling_type(pooling)
+            // Several sequences in one decode pool correctly only with one KV buffer.
+            .with_kv_unified(true);
+        let _guard = lock(&LOAD_LOCK);
+        let ctx = model
+            .new_context(backend, params)
+            .map_err(|e| EmbedError::Failed(format!("unable to create embedding context: {e}")))?;
+        Ok(EmbedContext {
+            ctx,
+            batch: LlamaBatch::new(n_batch.max(1), EMBED_SEQS as i32),
+            n_batch: n_batch.max(1),
+        })
+    }
+
+    /// One decode: each input its own sequence; returns their pooled vectors in order.
+    fn run(&mut self, inputs: &[Vec<LlamaToken>]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let failed = |e: &dyn std::fmt::Display| EmbedError::Failed(e.to_string());
+        self.ctx.clear_kv_cache();
+        self.batch.clear();
+        for (seq, tokens) in inputs.iter().enumerate() {
+            for (pos, &t) in tokens.iter().enumerate() {
+                self.batch
+                    .add(t, pos as i32, &[seq as i32], true)
+                    .map_err(|e| failed(&e))?;
+            }
+        }
+        tracing::debug!(
+            inputs = inputs.len(),
+            tokens = self.batch.n_tokens(),
+            "embedding batch"
+        );
+        if self.batch.n_tokens() > 0 {
+            let _compute = lock(&COMPUTE_LOCK);
+            let _across = compute_file().and_then(FileLock::take);
+            self.ctx.decode(&mut self.batch).map_err(|e| failed(&e))?;
+        }
+        let mut out = Vec::with_capacity(inputs.len());
+        for (seq, tokens) in inputs.iter().enumerate() {
+            if tokens.is_empty() {
+                out.push(Vec::new());
+                continue;
+            }
+            let v = self
+                .ctx
+                .embeddings_seq_ith(seq as i32)
+                .map_err(|e| failed(&e))?;
+            out.push(v.to_vec());
+        }
+        Ok(out)
+    }
 }
 
 /// Rough KV-cache size for `ps`: layers x context x (K + V) x head width, f16.
@@ -382,7 +485,11 @@ struct Queued {
 
 struct Engine<'m, 'c> {
     model: &'m LlamaModel,
+    backend: &'m LlamaBackend,
+    threads: i32,
     ctx: &'c mut LlamaContext<'m>,
+    /// A second context for embeddings (pooled outputs), made on first use.
+    embed: Option<EmbedContext<'m>>,
     batch: LlamaBatch<'static>,
     slots: Vec<Slot>,
     queue: VecDeque<Queued>,
@@ -440,7 +547,57 @@ impl Engine<'_, '_> {
                 };
                 let _ = reply.send(text);
             }
+            Command::Embed(req, reply) => {
+                let _ = reply.send(self.embed(req));
+            }
         }
+    }
+
+    /// Embeds the inputs in as few decodes as the embedding batch allows: each input is one
+    /// sequence, mean-pooled (unless the model names its own pooling), raw (not normalised).
+    fn embed(&mut self, req: EmbedRequest) -> Result<Embedded, EmbedError> {
+        let limit = self.n_ctx_slot.min(EMBED_BATCH);
+        let mut all = Vec::with_capacity(req.inputs.len());
+        for text in &req.inputs {
+            let mut tokens = self.tokenize(text);
+            if tokens.len() > limit {
+                if !req.truncate {
+                    return Err(EmbedError::TooLong);
+                }
+                tokens.truncate(limit);
+            }
+            all.push(tokens);
+        }
+        let prompt_tokens = all.iter().map(|t| t.len() as u64).sum();
+        if self.embed.is_none() {
+            self.embed = Some(EmbedContext::new(
+                self.model,
+                self.backend,
+                self.threads,
+                limit,
+            )?);
+        }
+        let Some(e) = self.embed.as_mut() else {
+            return Err(EmbedError::Failed("no embedding context".into()));
+        };
+        let mut embeddings = Vec::with_capacity(all.len());
+        let mut start = 0;
+        while start < all.len() {
+            // As many whole inputs as fit one batch.
+            let mut end = start;
+            let mut used = 0;
+            while end < all.len() && end - start < EMBED_SEQS && used + all[end].len() <= e.n_batch
+            {
+                used += all[end].len();
+                end += 1;
+            }
+            embeddings.extend(e.run(&all[start..end])?);
+            start = end;
+        }
+        Ok(Embedded {
+            embeddings,
+            prompt_tokens,
+        })
     }
 
     /// Tokenizes a rendered prompt: special-token text becomes control tokens and BOS is added

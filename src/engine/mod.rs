@@ -105,6 +105,29 @@ pub enum Event {
     Error(String),
 }
 
+/// Texts to embed in one go.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EmbedRequest {
+    pub inputs: Vec<String>,
+    /// Cut inputs longer than the context instead of failing.
+    pub truncate: bool,
+}
+
+/// One raw (not normalised) pooled vector per input, and the tokens they took.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Embedded {
+    pub embeddings: Vec<Vec<f32>>,
+    pub prompt_tokens: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, thiserror::Error)]
+pub enum EmbedError {
+    #[error("the input length exceeds the context length")]
+    TooLong,
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Facts about a loaded model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunnerInfo {
@@ -149,4 +172,12 @@ pub trait Runner: Send + Sync {
 
     /// The text of `tokens` (generate's deprecated `context`).
     fn detokenize(&self, tokens: Vec<i32>) -> Result<oneshot::Receiver<String>, EngineError>;
+
+    /// Embeds every input, batched together as far as the batch size allows.
+    fn embed(
+        &self,
+        _req: EmbedRequest,
+    ) -> Result<oneshot::Receiver<Result<Embedded, EmbedError>>, EngineError> {
+        Err(EngineError::Load("this runner cannot embed".into()))
+    }
 }

@@ -25,7 +25,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CompletionRequest, EngineError, Event, LoadParams, Runner, RunnerInfo};
+use super::{
+    CompletionRequest, EmbedError, EmbedRequest, Embedded, EngineError, Event, LoadParams, Runner,
+    RunnerInfo,
+};
 
 /// Parent to child.
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,17 +39,36 @@ pub enum ToRunner {
     Cancel { id: u64 },
     Tokenize { id: u64, text: String },
     Detokenize { id: u64, tokens: Vec<i32> },
+    Embed { id: u64, req: EmbedRequest },
 }
 
 /// Child to parent.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum FromRunner {
-    Ready { info: RunnerInfo, pid: u32 },
-    LoadFailed { error: String },
-    Event { id: u64, event: Event },
-    Tokens { id: u64, tokens: Vec<i32> },
-    Text { id: u64, text: String },
+    Ready {
+        info: RunnerInfo,
+        pid: u32,
+    },
+    LoadFailed {
+        error: String,
+    },
+    Event {
+        id: u64,
+        event: Event,
+    },
+    Tokens {
+        id: u64,
+        tokens: Vec<i32>,
+    },
+    Text {
+        id: u64,
+        text: String,
+    },
+    Embedded {
+        id: u64,
+        result: Result<Embedded, EmbedError>,
+    },
 }
 
 /// The environment variable naming the lock file every runner of one server takes around each
@@ -62,6 +84,7 @@ struct Pending {
     completions: HashMap<u64, mpsc::UnboundedSender<Event>>,
     tokenize: HashMap<u64, oneshot::Sender<Vec<i32>>>,
     detokenize: HashMap<u64, oneshot::Sender<String>>,
+    embed: HashMap<u64, oneshot::Sender<Result<Embedded, EmbedError>>>,
 }
 
 struct Shared {
@@ -230,6 +253,11 @@ fn read_replies(mut reader: BufReader<std::process::ChildStdout>, shared: &Share
                     let _ = tx.send(text);
                 }
             }
+            FromRunner::Embedded { id, result } => {
+                if let Some(tx) = pending.embed.remove(&id) {
+                    let _ = tx.send(result);
+                }
+            }
             FromRunner::Ready { .. } | FromRunner::LoadFailed { .. } => {}
         }
     }
@@ -325,6 +353,17 @@ impl Runner for ProcessRunner {
         let (tx, rx) = oneshot::channel();
         lock(&self.shared.pending).detokenize.insert(id, tx);
         self.shared.send(&ToRunner::Detokenize { id, tokens })?;
+        Ok(rx)
+    }
+
+    fn embed(
+        &self,
+        req: EmbedRequest,
+    ) -> Result<oneshot::Receiver<Result<Embedded, EmbedError>>, EngineError> {
+        let id = self.shared.next_id();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared.pending).embed.insert(id, tx);
+        self.shared.send(&ToRunner::Embed { id, req })?;
         Ok(rx)
     }
 }
@@ -429,6 +468,23 @@ pub async fn runner_main() -> Result<(), String> {
                     });
                 }
             }
+            ToRunner::Embed { id, req } => match runner.embed(req) {
+                Ok(rx) => {
+                    let wtx = wtx.clone();
+                    tokio::spawn(async move {
+                        let result = rx
+                            .await
+                            .unwrap_or_else(|_| Err(EmbedError::Failed("engine stopped".into())));
+                        let _ = wtx.send(FromRunner::Embedded { id, result });
+                    });
+                }
+                Err(e) => {
+                    let _ = wtx.send(FromRunner::Embedded {
+                        id,
+                        result: Err(EmbedError::Failed(e.to_string())),
+                    });
+                }
+            },
             ToRunner::Detokenize { id, tokens } => {
                 if let Ok(rx) = runner.detokenize(tokens) {
                     let wtx = wtx.clone();

@@ -7,6 +7,7 @@
 pub mod blobs;
 pub mod chat;
 pub mod create;
+pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod infer;
@@ -100,6 +101,8 @@ pub fn router(state: State) -> Router {
         .route("/api/copy", post(models::copy))
         .route("/api/generate", post(generate::generate))
         .route("/api/chat", post(chat::chat))
+        .route("/api/embed", post(embed::embed))
+        .route("/api/embeddings", post(embed::embeddings))
         .route("/api/create", post(create::create))
         .route(
             "/api/blobs/{digest}",

@@ -8,6 +8,7 @@ mod adapter;
 mod chat;
 mod cli;
 mod docs;
+mod embed;
 mod errors;
 mod format;
 mod generate;
