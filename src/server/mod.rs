@@ -13,6 +13,7 @@ pub mod generate;
 pub mod infer;
 pub mod meta;
 pub mod models;
+pub mod openai;
 pub mod prompt;
 pub mod stream;
 
@@ -102,6 +103,11 @@ pub fn router(state: State) -> Router {
         .route("/api/generate", post(generate::generate))
         .route("/api/chat", post(chat::chat))
         .route("/api/embed", post(embed::embed))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/models/{*model}", get(openai::model))
         .route("/api/embeddings", post(embed::embeddings))
         .route("/api/create", post(create::create))
         .route(

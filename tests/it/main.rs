@@ -7,6 +7,7 @@ mod harness;
 mod adapter;
 mod chat;
 mod cli;
+mod clients;
 mod docs;
 mod embed;
 mod errors;
