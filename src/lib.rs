@@ -28,7 +28,7 @@
 //!   decoding at once on the same cores collapse throughput, so several loaded models take
 //!   turns instead of oversubscribing the CPU.
 //! - Not built yet: `pull`, `push`, `/v1/responses`,
-//!   tools output parsing, thinking, logprobs, CORS
+//!   tools output parsing, thinking, CORS
 //!   and Host-header checks, context shift (generation stops with `length` when the context is
 //!   full), quantization on create. See README.md.
 

@@ -107,12 +107,33 @@ pub struct GenerateResponse {
     pub context: Option<Vec<i64>>,
     #[serde(flatten)]
     pub metrics: Metrics,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<Logprob>,
     #[serde(
         default,
         rename = "_debug_info",
         skip_serializing_if = "Option::is_none"
     )]
     pub debug_info: Option<DebugInfo>,
+}
+
+/// One token's log-probability (`logprobs` on generate and chat).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Logprob {
+    pub token: String,
+    pub logprob: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bytes: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopLogprob {
+    pub token: String,
+    pub logprob: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -210,6 +231,8 @@ pub struct ChatResponse {
     pub done: bool,
     #[serde(flatten)]
     pub metrics: Metrics,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logprobs: Vec<Logprob>,
     #[serde(
         default,
         rename = "_debug_info",

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::text::{StopMatcher, Utf8Buffer};
 use super::{
     CompletionRequest, Done, DoneReason, EmbedError, EmbedRequest, Embedded, EngineError, Event,
-    LoadParams, Runner, RunnerInfo, SamplingParams,
+    LoadParams, Runner, RunnerInfo, SamplingParams, TokenLogprob,
 };
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -468,6 +468,8 @@ struct Sequence {
     sampler: LlamaSampler,
     /// `format`: the grammar every token must keep the output inside.
     grammar: Option<LlamaSampler>,
+    /// Report log-probabilities, with this many alternatives.
+    logprobs: Option<u32>,
     max_tokens: usize,
     eval_count: u64,
     utf8: Utf8Buffer,
@@ -712,6 +714,7 @@ impl Engine<'_, '_> {
                 in_batch: 0,
                 sampler,
                 grammar,
+                logprobs: q.req.logprobs.then_some(q.req.top_logprobs),
                 max_tokens,
                 eval_count: 0,
                 utf8: Utf8Buffer::default(),
@@ -844,6 +847,11 @@ impl Engine<'_, '_> {
             self.finish(index, DoneReason::Stop);
             return;
         }
+        if seq.logprobs.is_some() {
+            let top = seq.logprobs.unwrap_or(0) as usize;
+            let lp = token_logprob(self.model, self.ctx.get_logits_ith(row), token, top);
+            let _ = seq.tx.send(Event::Logprob(lp));
+        }
         seq.generated.push(token);
         let piece = vocab.token_to_piece(token, false, None);
         let text = seq.utf8.push(&piece);
@@ -931,6 +939,46 @@ fn truncate_prompt(prompt: Vec<LlamaToken>, n_ctx: usize, num_keep: i64) -> Vec<
 /// llama.cpp's default sampler order: penalties, top_k, typical, top_p, min_p, temperature, then
 /// the selector (greedy at temperature 0). top_k comes early because every stage after it runs
 /// over fewer candidates: with a 262k vocabulary that is most of the sampling cost.
+/// The log-probability of `token` among `logits` (log-softmax), and the `top` most likely
+/// tokens with theirs.
+fn token_logprob(
+    model: &LlamaModel,
+    logits: &[f32],
+    token: LlamaToken,
+    top: usize,
+) -> TokenLogprob {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let log_z = f64::from(max) + sum.ln();
+    let lp = |t: usize| (f64::from(logits[t]) - log_z) as f32;
+    let piece = |t: LlamaToken| {
+        let bytes = model.vocab().token_to_piece(t, true, None);
+        (String::from_utf8_lossy(&bytes).into_owned(), bytes)
+    };
+    let (text, bytes) = piece(token);
+    let mut best: Vec<usize> = Vec::new();
+    if top > 0 {
+        let mut idx: Vec<usize> = (0..logits.len()).collect();
+        let k = top.min(idx.len());
+        idx.select_nth_unstable_by(k - 1, |&a, &b| logits[b].total_cmp(&logits[a]));
+        idx.truncate(k);
+        idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        best = idx;
+    }
+    TokenLogprob {
+        token: text,
+        logprob: lp(token.0 as usize),
+        bytes,
+        top: best
+            .into_iter()
+            .map(|t| {
+                let (s, b) = piece(LlamaToken(t as i32));
+                (s, lp(t), b)
+            })
+            .collect(),
+    }
+}
+
 /// Samples under a grammar the way llama.cpp's common sampler does, so the grammar costs little:
 /// the token the sampler picks freely is kept when the grammar allows it (checking one token is
 /// cheap); only otherwise is the grammar applied to the whole vocabulary before sampling again.

@@ -62,6 +62,21 @@ pub struct CompletionRequest {
     /// GBNF grammar the output must follow (`format`), rule `root`.
     #[serde(default)]
     pub grammar: Option<String>,
+    /// Report each generated token's log-probability, with this many alternatives.
+    #[serde(default)]
+    pub logprobs: bool,
+    #[serde(default)]
+    pub top_logprobs: u32,
+}
+
+/// A generated token's log-probability under the model (before sampling changes), and the
+/// most likely alternatives.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+    pub top: Vec<(String, f32, Vec<u8>)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,8 +116,18 @@ pub struct Done {
 pub enum Event {
     /// Text to show (never a partial UTF-8 character or a partial stop string).
     Text(String),
+    /// The log-probability of the token just generated (only when asked for); it belongs to
+    /// the text that follows.
+    Logprob(TokenLogprob),
     Done(Done),
     Error(String),
+}
+
+impl Event {
+    /// Done or Error: nothing follows.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Event::Done(_) | Event::Error(_))
+    }
 }
 
 /// Texts to embed in one go.

@@ -236,7 +236,7 @@ fn read_replies(mut reader: BufReader<std::process::ChildStdout>, shared: &Share
         let mut pending = lock(&shared.pending);
         match msg {
             FromRunner::Event { id, event } => {
-                let last = !matches!(event, Event::Text(_));
+                let last = event.is_final();
                 if let Some(tx) = pending.completions.get(&id)
                     && (tx.send(event).is_err() || last)
                 {
@@ -434,7 +434,7 @@ pub async fn runner_main() -> Result<(), String> {
                                         }
                                         break;
                                     };
-                                    let last = !matches!(event, Event::Text(_));
+                                    let last = event.is_final();
                                     let _ = wtx.send(FromRunner::Event { id, event });
                                     if last {
                                         break;

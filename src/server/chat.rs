@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ApiJson};
 use super::infer::{self, Running, Scheduled};
 use super::prompt::{self, ChatTemplate};
-use crate::api::types::{ChatRequest, ChatResponse, DebugInfo, Message, now_utc};
+use crate::api::types::{ChatRequest, ChatResponse, DebugInfo, Logprob, Message, now_utc};
 use crate::engine::Done;
 use crate::sched::Lease;
 
@@ -74,7 +74,11 @@ pub async fn chat(
         &opts,
         started,
         load_duration,
-        c.grammar.clone(),
+        infer::Extras {
+            grammar: c.grammar.clone(),
+            logprobs: req.logprobs || req.top_logprobs.is_some_and(|n| n > 0),
+            top_logprobs: req.top_logprobs.unwrap_or(0),
+        },
     )?;
     infer::respond(
         running,
@@ -133,20 +137,28 @@ struct ChatShape {
 impl infer::Shape for ChatShape {
     type Out = ChatResponse;
 
-    fn chunk(&self, text: String) -> ChatResponse {
+    fn chunk(&self, text: String, logprobs: Vec<Logprob>) -> ChatResponse {
         ChatResponse {
             model: self.model.clone(),
             created_at: now_utc(),
             message: Message::new("assistant", text),
+            logprobs,
             ..ChatResponse::default()
         }
     }
 
-    fn last(&self, running: &Running, done: &Done, text: String) -> ChatResponse {
+    fn last(
+        &self,
+        running: &Running,
+        done: &Done,
+        text: String,
+        logprobs: Vec<Logprob>,
+    ) -> ChatResponse {
         ChatResponse {
             model: self.model.clone(),
             created_at: now_utc(),
             message: Message::new("assistant", text),
+            logprobs,
             done_reason: done.reason.as_str().to_string(),
             done: true,
             metrics: running.metrics(done),

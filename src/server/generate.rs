@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ApiJson};
 use super::infer::{self, Running, Scheduled};
 use super::prompt::{self, ChatTemplate};
-use crate::api::types::{DebugInfo, GenerateRequest, GenerateResponse, Message, now_utc};
+use crate::api::types::{DebugInfo, GenerateRequest, GenerateResponse, Logprob, Message, now_utc};
 use crate::engine::Done;
 use crate::template;
 
@@ -90,7 +90,11 @@ pub async fn generate(
         &opts,
         started,
         load_duration,
-        c.grammar.clone(),
+        infer::Extras {
+            grammar: c.grammar.clone(),
+            logprobs: req.logprobs || req.top_logprobs.is_some_and(|n| n > 0),
+            top_logprobs: req.top_logprobs.unwrap_or(0),
+        },
     )?;
     let shape = GenerateShape {
         model: req.model,
@@ -151,20 +155,28 @@ struct GenerateShape {
 impl infer::Shape for GenerateShape {
     type Out = GenerateResponse;
 
-    fn chunk(&self, text: String) -> GenerateResponse {
+    fn chunk(&self, text: String, logprobs: Vec<Logprob>) -> GenerateResponse {
         GenerateResponse {
             model: self.model.clone(),
             created_at: now_utc(),
             response: text,
+            logprobs,
             ..GenerateResponse::default()
         }
     }
 
-    fn last(&self, running: &Running, done: &Done, text: String) -> GenerateResponse {
+    fn last(
+        &self,
+        running: &Running,
+        done: &Done,
+        text: String,
+        logprobs: Vec<Logprob>,
+    ) -> GenerateResponse {
         GenerateResponse {
             model: self.model.clone(),
             created_at: now_utc(),
             response: text,
+            logprobs,
             done: true,
             done_reason: done.reason.as_str().to_string(),
             context: self

@@ -209,6 +209,36 @@ impl Running {
     }
 }
 
+/// What a request asks of generation beyond its options.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// The grammar `format` asks for.
+    pub grammar: Option<String>,
+    pub logprobs: bool,
+    pub top_logprobs: i64,
+}
+
+/// Engine log-probabilities in Ollama's JSON shape.
+pub fn logprobs_json(lps: Vec<crate::engine::TokenLogprob>) -> Vec<crate::api::types::Logprob> {
+    use crate::api::types::{Logprob, TopLogprob};
+    lps.into_iter()
+        .map(|l| Logprob {
+            token: l.token,
+            logprob: f64::from(l.logprob),
+            bytes: l.bytes,
+            top_logprobs: l
+                .top
+                .into_iter()
+                .map(|(token, logprob, bytes)| TopLogprob {
+                    token,
+                    logprob: f64::from(logprob),
+                    bytes,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 /// Starts generating `prompt` on the leased runner.
 pub fn start(
     lease: Lease,
@@ -216,7 +246,7 @@ pub fn start(
     opts: &Options,
     started: Instant,
     load_duration: Duration,
-    grammar: Option<String>,
+    extras: Extras,
 ) -> Result<Running, ApiError> {
     let req = CompletionRequest {
         prompt,
@@ -224,7 +254,9 @@ pub fn start(
         num_keep: opts.num_keep,
         stop: opts.stop.clone(),
         sampling: engine_options::sampling_params(opts),
-        grammar,
+        grammar: extras.grammar,
+        logprobs: extras.logprobs,
+        top_logprobs: extras.top_logprobs.clamp(0, 20) as u32,
     };
     let events = lease
         .runner
@@ -312,8 +344,15 @@ fn format_grammar(format: Option<&Value>) -> Result<Option<String>, ApiError> {
 /// the metrics (with all the text when not streaming).
 pub trait Shape: Send + 'static {
     type Out: serde::Serialize + Send + Sync;
-    fn chunk(&self, text: String) -> Self::Out;
-    fn last(&self, running: &Running, done: &Done, text: String) -> Self::Out;
+    /// A piece of text and the log-probabilities of the tokens that made it (when asked for).
+    fn chunk(&self, text: String, logprobs: Vec<crate::api::types::Logprob>) -> Self::Out;
+    fn last(
+        &self,
+        running: &Running,
+        done: &Done,
+        text: String,
+        logprobs: Vec<crate::api::types::Logprob>,
+    ) -> Self::Out;
 }
 
 /// Streams (NDJSON) or collects the completion. Streaming: an engine error after the first line
@@ -324,15 +363,19 @@ pub async fn respond<S: Shape>(
     streaming: bool,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    // Log-probabilities wait for the text they belong to.
+    let mut lps = Vec::new();
     if !streaming {
         let mut text = String::new();
         loop {
             match running.events.recv().await {
                 None => return Err(ApiError::internal(runner_stopped())),
                 Some(Event::Text(t)) => text.push_str(&t),
+                Some(Event::Logprob(l)) => lps.push(l),
                 Some(Event::Error(e)) => return Err(ApiError::internal(e)),
                 Some(Event::Done(done)) => {
-                    return Ok(axum::Json(shape.last(&running, &done, text)).into_response());
+                    let last = shape.last(&running, &done, text, logprobs_json(lps));
+                    return Ok(axum::Json(last).into_response());
                 }
             }
         }
@@ -362,13 +405,17 @@ pub async fn respond<S: Shape>(
                     tx.send_error(&runner_stopped()).await;
                     return;
                 }
+                Some(Event::Logprob(l)) => lps.push(l),
                 Some(Event::Text(text)) => {
-                    if !tx.send(&shape.chunk(text)).await {
+                    let chunk = shape.chunk(text, logprobs_json(std::mem::take(&mut lps)));
+                    if !tx.send(&chunk).await {
                         return;
                     }
                 }
                 Some(Event::Done(done)) => {
-                    tx.send(&shape.last(&running, &done, String::new())).await;
+                    let lps = logprobs_json(std::mem::take(&mut lps));
+                    tx.send(&shape.last(&running, &done, String::new(), lps))
+                        .await;
                     return;
                 }
                 Some(Event::Error(e)) => {

@@ -330,6 +330,29 @@ fn tool_calls(v: &Value) -> Option<Value> {
     ))
 }
 
+/// Native `logprobs` in OpenAI's chat shape: `{"content": [{token, logprob, bytes,
+/// top_logprobs}]}`.
+fn openai_logprobs(v: &Value) -> Option<Value> {
+    let list = v.get("logprobs")?.as_array()?;
+    let entry = |l: &Value| {
+        json!({"token": l["token"], "logprob": l["logprob"],
+               "bytes": l.get("bytes").cloned().unwrap_or(json!([]))})
+    };
+    let content: Vec<Value> = list
+        .iter()
+        .map(|l| {
+            let mut e = entry(l);
+            let top = l.get("top_logprobs").and_then(Value::as_array);
+            e["top_logprobs"] = Value::Array(
+                top.map(|t| t.iter().map(entry).collect())
+                    .unwrap_or_default(),
+            );
+            e
+        })
+        .collect();
+    Some(json!({ "content": content }))
+}
+
 fn random_id(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -370,6 +393,12 @@ pub async fn chat_completions(State(state): State<super::State>, body: Bytes) ->
     let mut native = json!({
         "model": model, "messages": msgs, "stream": streaming, "options": options(&r),
     });
+    if r.get("logprobs").and_then(Value::as_bool) == Some(true) {
+        native["logprobs"] = json!(true);
+        if let Some(n) = r.get("top_logprobs").filter(|n| !n.is_null()) {
+            native["top_logprobs"] = n.clone();
+        }
+    }
     for (k, v) in [
         ("format", format),
         ("think", think),
@@ -402,10 +431,14 @@ pub async fn chat_completions(State(state): State<super::State>, body: Bytes) ->
         if let Some(c) = &calls {
             message["tool_calls"] = c.clone();
         }
+        let mut choice = json!({"index": 0, "message": message, "finish_reason": finish_reason(&v, calls.is_some())});
+        if let Some(lp) = openai_logprobs(&v) {
+            choice["logprobs"] = lp;
+        }
         return axum::Json(json!({
             "id": id, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": "fp_ollama",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(&v, calls.is_some())}],
+            "choices": [choice],
             "usage": usage(&v),
         }))
         .into_response();
@@ -433,7 +466,11 @@ pub async fn chat_completions(State(state): State<super::State>, body: Bytes) ->
                 events.push(chunk(json!([{"index": 0, "delta": delta("reasoning", t), "finish_reason": null}]), None));
             }
             if let Some(c) = v.pointer("/message/content").filter(|c| c.as_str().is_some_and(|s| !s.is_empty())) {
-                events.push(chunk(json!([{"index": 0, "delta": delta("content", c), "finish_reason": null}]), None));
+                let mut choice = json!({"index": 0, "delta": delta("content", c), "finish_reason": null});
+                if let Some(lp) = openai_logprobs(v) {
+                    choice["logprobs"] = lp;
+                }
+                events.push(chunk(json!([choice]), None));
             }
             let calls = tool_calls(v);
             if let Some(c) = &calls {

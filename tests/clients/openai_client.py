@@ -51,6 +51,13 @@ assert usage is not None and usage.completion_tokens == r.usage.completion_token
 stopped = client.chat.completions.create(model=model, messages=msgs, max_tokens=8, stop=["\n"], temperature=0)
 assert "\n" not in stopped.choices[0].message.content
 
+# Log-probabilities.
+lp = client.chat.completions.create(model=model, messages=msgs, max_tokens=4, temperature=0, logprobs=True, top_logprobs=2)
+content = lp.choices[0].logprobs.content
+assert len(content) == lp.usage.completion_tokens, content
+assert "".join(t.token for t in content) == lp.choices[0].message.content
+assert all(t.logprob <= 0 and len(t.top_logprobs) == 2 for t in content), content
+
 # Structured output.
 r = client.chat.completions.create(
     model=model, messages=[{"role": "user", "content": "A cat, as JSON."}], max_tokens=300, seed=2,

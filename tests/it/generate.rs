@@ -344,3 +344,72 @@ async fn sigterm_ends_open_streams_and_the_server() {
         s.log_text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logprobs_report_each_token_and_its_alternatives() {
+    let s = Server::start();
+    let body = json!({"model": MODEL, "prompt": "1, 2, 3,", "raw": true, "stream": false,
+                      "logprobs": true, "top_logprobs": 3,
+                      "options": {"num_predict": 6, "temperature": 0}});
+    let (status, r) = post(&s, "/api/generate", body.clone()).await;
+    assert_eq!(status, 200, "{r}");
+    let lps = r["logprobs"].as_array().unwrap();
+    assert_eq!(lps.len() as u64, r["eval_count"].as_u64().unwrap(), "{r}");
+    let joined: String = lps.iter().map(|l| l["token"].as_str().unwrap()).collect();
+    assert_eq!(joined, r["response"].as_str().unwrap());
+    for l in lps {
+        let lp = l["logprob"].as_f64().unwrap();
+        assert!(lp <= 0.0, "{l}");
+        let top = l["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), 3);
+        // Greedy: the chosen token is the most likely one; alternatives come best first.
+        assert_eq!(top[0]["token"], l["token"], "{l}");
+        assert!((top[0]["logprob"].as_f64().unwrap() - lp).abs() < 1e-6);
+        assert!(
+            top.windows(2)
+                .all(|w| w[0]["logprob"].as_f64() >= w[1]["logprob"].as_f64())
+        );
+        let bytes: Vec<u8> = l["bytes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u8)
+            .collect();
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            l["token"].as_str().unwrap()
+        );
+    }
+    // Streamed, each chunk carries the log-probabilities of its own tokens.
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    let lines = post_stream(&s, "/api/generate", streamed).await;
+    let chunked: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| l["logprobs"].as_array())
+        .flatten()
+        .cloned()
+        .collect();
+    assert_eq!(&chunked, lps);
+    // Off unless asked for; top_logprobs is bounded.
+    let (_, plain) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "x", "stream": false, "options": {"num_predict": 2}}),
+    )
+    .await;
+    assert!(plain.get("logprobs").is_none(), "{plain}");
+    let (status, r) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "x", "top_logprobs": 21}),
+    )
+    .await;
+    assert_eq!(
+        (status, r),
+        (
+            400,
+            json!({"error": "top_logprobs must be between 0 and 20"})
+        )
+    );
+}
