@@ -5,14 +5,18 @@
 //!
 //! Read `../shared/spec/architecture.md` for the agreed shape; this is where the code stands.
 //!
-//! - [`envconfig`]: every `OLLAMA_*` variable, the only reader of the environment.
+//! - [`envconfig`]: every `OLLAMA_*` variable (and `ROLLAMA_ENGINE_IN_PROCESS`); the engine also
+//!   reads the internal `ROLLAMA_COMPUTE_LOCK` its server sets for it.
 //! - [`api`]: wire types mirroring Ollama's JSON, the option table, the reqwest client.
 //! - [`store`]: the on-disk model store (manifests + blobs), byte-compatible with Ollama's.
 //! - [`modelfile`]: the Modelfile parser and printer.
 //! - [`template`]: Go `text/template` (Modelfile TEMPLATE) and Jinja (GGUF chat template).
-//! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner, GGUF metadata, option mapping.
+//! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner (slots, grammar-constrained
+//!   sampling, logprobs, a second mean-pooled context for embeddings), the runner process and
+//!   its protocol (`engine::process`), GGUF metadata, option mapping.
 //! - [`sched`]: loaded runners, keep-alive, eviction, reloads, queue limit.
-//! - [`server`]: the axum router and one module per route family.
+//! - [`server`]: the axum router and one module per route family; `server::openai` translates
+//!   the `/v1` API to and from the native handlers, as Ollama's middleware does.
 //! - [`cli`]: clap definitions and one module per subcommand.
 //! - [`duration`], [`gofmt`]: Go-compatible durations and number/quote formatting.
 //!
@@ -27,10 +31,9 @@
 //!   file around each decode, `engine::llama`): with OpenMP's spin-waiting workers, two contexts
 //!   decoding at once on the same cores collapse throughput, so several loaded models take
 //!   turns instead of oversubscribing the CPU.
-//! - Not built yet: `pull`, `push`, `/v1/responses`,
-//!   tools output parsing, thinking, CORS
-//!   and Host-header checks, context shift (generation stops with `length` when the context is
-//!   full), quantization on create. See README.md.
+//! - Not built yet: `pull`, `push`, `/v1/responses`, tool-call parsing and `tool_choice`,
+//!   thinking, CORS and Host-header checks, context shift (generation stops with `length` when
+//!   the context is full), quantization on create. See README.md.
 
 pub mod api;
 pub mod cli;
