@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ApiJson};
 use super::infer::{self, Running, Scheduled};
 use super::prompt::{self, ChatTemplate};
+use super::tools::ToolParser;
 use crate::api::types::{ChatRequest, ChatResponse, DebugInfo, Logprob, Message, now_utc};
 use crate::engine::Done;
 use crate::sched::Lease;
@@ -80,9 +81,18 @@ pub async fn chat(
             top_logprobs: req.top_logprobs.unwrap_or(0),
         },
     )?;
+    let tools = (!req.tools.is_empty()).then(|| {
+        ToolParser::new(
+            super::tools::call_tag(tmpl.source()),
+            ToolParser::tool_names(&req.tools),
+        )
+    });
     infer::respond(
         running,
-        ChatShape { model: req.model },
+        ChatShape {
+            model: req.model,
+            tools,
+        },
         req.stream.unwrap_or(true),
     )
     .await
@@ -132,32 +142,50 @@ async fn fit_to_context(
 
 struct ChatShape {
     model: String,
+    /// Finds tool calls in the answer when the request offers tools.
+    tools: Option<ToolParser>,
 }
 
 impl infer::Shape for ChatShape {
     type Out = ChatResponse;
 
-    fn chunk(&self, text: String, logprobs: Vec<Logprob>) -> ChatResponse {
-        ChatResponse {
+    fn chunk(&mut self, text: String, logprobs: Vec<Logprob>) -> Option<ChatResponse> {
+        let mut message = Message::new("assistant", text);
+        if let Some(p) = self.tools.as_mut() {
+            let (content, calls) = p.push(&message.content);
+            message.content = content;
+            message.tool_calls = calls;
+            if message.content.is_empty() && message.tool_calls.is_empty() && logprobs.is_empty() {
+                return None;
+            }
+        }
+        Some(ChatResponse {
             model: self.model.clone(),
             created_at: now_utc(),
-            message: Message::new("assistant", text),
+            message,
             logprobs,
             ..ChatResponse::default()
-        }
+        })
     }
 
     fn last(
-        &self,
+        &mut self,
         running: &Running,
         done: &Done,
         text: String,
         logprobs: Vec<Logprob>,
     ) -> ChatResponse {
+        let mut message = Message::new("assistant", text);
+        if let Some(p) = self.tools.as_mut() {
+            let (mut content, calls) = p.push(&message.content);
+            content.push_str(&p.finish());
+            message.content = content;
+            message.tool_calls = calls;
+        }
         ChatResponse {
             model: self.model.clone(),
             created_at: now_utc(),
-            message: Message::new("assistant", text),
+            message,
             logprobs,
             done_reason: done.reason.as_str().to_string(),
             done: true,

@@ -155,18 +155,18 @@ struct GenerateShape {
 impl infer::Shape for GenerateShape {
     type Out = GenerateResponse;
 
-    fn chunk(&self, text: String, logprobs: Vec<Logprob>) -> GenerateResponse {
-        GenerateResponse {
+    fn chunk(&mut self, text: String, logprobs: Vec<Logprob>) -> Option<GenerateResponse> {
+        Some(GenerateResponse {
             model: self.model.clone(),
             created_at: now_utc(),
             response: text,
             logprobs,
             ..GenerateResponse::default()
-        }
+        })
     }
 
     fn last(
-        &self,
+        &mut self,
         running: &Running,
         done: &Done,
         text: String,

@@ -344,10 +344,15 @@ fn format_grammar(format: Option<&Value>) -> Result<Option<String>, ApiError> {
 /// the metrics (with all the text when not streaming).
 pub trait Shape: Send + 'static {
     type Out: serde::Serialize + Send + Sync;
-    /// A piece of text and the log-probabilities of the tokens that made it (when asked for).
-    fn chunk(&self, text: String, logprobs: Vec<crate::api::types::Logprob>) -> Self::Out;
+    /// A piece of text and the log-probabilities of the tokens that made it (when asked for);
+    /// `None` when there is nothing to send yet (text held back by a tool-call parser).
+    fn chunk(
+        &mut self,
+        text: String,
+        logprobs: Vec<crate::api::types::Logprob>,
+    ) -> Option<Self::Out>;
     fn last(
-        &self,
+        &mut self,
         running: &Running,
         done: &Done,
         text: String,
@@ -359,7 +364,7 @@ pub trait Shape: Send + 'static {
 /// becomes a last `{"error": ...}` line; before it, a proper error status.
 pub async fn respond<S: Shape>(
     mut running: Running,
-    shape: S,
+    mut shape: S,
     streaming: bool,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
@@ -408,7 +413,9 @@ pub async fn respond<S: Shape>(
                 Some(Event::Logprob(l)) => lps.push(l),
                 Some(Event::Text(text)) => {
                     let chunk = shape.chunk(text, logprobs_json(std::mem::take(&mut lps)));
-                    if !tx.send(&chunk).await {
+                    if let Some(chunk) = chunk
+                        && !tx.send(&chunk).await
+                    {
                         return;
                     }
                 }

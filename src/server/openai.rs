@@ -399,11 +399,33 @@ pub async fn chat_completions(State(state): State<super::State>, body: Bytes) ->
             native["top_logprobs"] = n.clone();
         }
     }
-    for (k, v) in [
-        ("format", format),
-        ("think", think),
-        ("tools", r.get("tools").cloned()),
-    ] {
+    // Beyond Ollama, which ignores `tool_choice`: "none" hides the tools from the model;
+    // "required" (or one named function) makes the answer a call, through the grammar.
+    let mut tools = r.get("tools").cloned();
+    let mut format = format;
+    match r.get("tool_choice") {
+        Some(Value::String(s)) if s == "none" => tools = None,
+        Some(choice @ (Value::String(_) | Value::Object(_))) if choice != "auto" => {
+            let offered = tools
+                .as_ref()
+                .and_then(Value::as_array)
+                .map(|t| super::tools::ToolParser::tool_names(t))
+                .unwrap_or_default();
+            let names = match choice.pointer("/function/name").and_then(Value::as_str) {
+                Some(one) => vec![one.to_string()],
+                None => offered,
+            };
+            if !names.is_empty() && format.is_none() {
+                format = Some(json!({
+                    "type": "object",
+                    "properties": {"name": {"enum": names}, "arguments": {"type": "object"}},
+                    "required": ["name", "arguments"],
+                }));
+            }
+        }
+        _ => {}
+    }
+    for (k, v) in [("format", format), ("think", think), ("tools", tools)] {
         if let Some(v) = v {
             native[k] = v;
         }

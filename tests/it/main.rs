@@ -21,3 +21,4 @@ mod runner;
 mod sched;
 mod store;
 mod stream_errors;
+mod tools;
