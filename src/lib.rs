@@ -31,7 +31,7 @@
 //!   file around each decode, `engine::llama`): with OpenMP's spin-waiting workers, two contexts
 //!   decoding at once on the same cores collapse throughput, so several loaded models take
 //!   turns instead of oversubscribing the CPU.
-//! - Not built yet: `pull`, `push`, `/v1/responses`, thinking, CORS and Host-header checks, context shift (generation stops with `length` when
+//! - Not built yet: `pull`, `push`, `/v1/responses`, CORS and Host-header checks, context shift (generation stops with `length` when
 //!   the context is full), quantization on create. See README.md.
 
 pub mod api;

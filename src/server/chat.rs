@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ApiJson};
 use super::infer::{self, Running, Scheduled};
 use super::prompt::{self, ChatTemplate};
+use super::thinking::ThinkingParser;
 use super::tools::ToolParser;
 use crate::api::types::{ChatRequest, ChatResponse, DebugInfo, Logprob, Message, now_utc};
 use crate::engine::Done;
@@ -87,11 +88,13 @@ pub async fn chat(
             ToolParser::tool_names(&req.tools),
         )
     });
+    let thinking = infer::thinking_parser(&c, req.think.as_ref(), tmpl.source());
     infer::respond(
         running,
         ChatShape {
             model: req.model,
             tools,
+            thinking,
         },
         req.stream.unwrap_or(true),
     )
@@ -144,6 +147,8 @@ struct ChatShape {
     model: String,
     /// Finds tool calls in the answer when the request offers tools.
     tools: Option<ToolParser>,
+    /// Separates the model's thinking from its answer.
+    thinking: Option<ThinkingParser>,
 }
 
 impl infer::Shape for ChatShape {
@@ -151,13 +156,22 @@ impl infer::Shape for ChatShape {
 
     fn chunk(&mut self, text: String, logprobs: Vec<Logprob>) -> Option<ChatResponse> {
         let mut message = Message::new("assistant", text);
+        if let Some(p) = self.thinking.as_mut() {
+            (message.thinking, message.content) = p.push(&message.content);
+        }
         if let Some(p) = self.tools.as_mut() {
             let (content, calls) = p.push(&message.content);
             message.content = content;
             message.tool_calls = calls;
-            if message.content.is_empty() && message.tool_calls.is_empty() && logprobs.is_empty() {
-                return None;
-            }
+        }
+        let parsing = self.thinking.is_some() || self.tools.is_some();
+        if parsing
+            && message.content.is_empty()
+            && message.thinking.is_empty()
+            && message.tool_calls.is_empty()
+            && logprobs.is_empty()
+        {
+            return None;
         }
         Some(ChatResponse {
             model: self.model.clone(),
@@ -176,6 +190,13 @@ impl infer::Shape for ChatShape {
         logprobs: Vec<Logprob>,
     ) -> ChatResponse {
         let mut message = Message::new("assistant", text);
+        if let Some(p) = self.thinking.as_mut() {
+            let (mut thinking, mut content) = p.push(&message.content);
+            let (t, c) = p.finish();
+            thinking.push_str(&t);
+            content.push_str(&c);
+            (message.thinking, message.content) = (thinking, content);
+        }
         if let Some(p) = self.tools.as_mut() {
             let (mut content, calls) = p.push(&message.content);
             content.push_str(&p.finish());

@@ -96,9 +96,17 @@ pub async fn generate(
             top_logprobs: req.top_logprobs.unwrap_or(0),
         },
     )?;
+    // Raw prompts skip the template, so there are no thinking tags to look for.
+    let thinking = if req.raw {
+        None
+    } else {
+        let source = ChatTemplate::for_model(&c.model, &c.meta)?;
+        infer::thinking_parser(&c, req.think.as_ref(), source.source())
+    };
     let shape = GenerateShape {
         model: req.model,
         with_context: !req.raw,
+        thinking,
     };
     infer::respond(running, shape, req.stream.unwrap_or(true)).await
 }
@@ -150,16 +158,26 @@ fn render(
 struct GenerateShape {
     model: String,
     with_context: bool,
+    thinking: Option<super::thinking::ThinkingParser>,
 }
 
 impl infer::Shape for GenerateShape {
     type Out = GenerateResponse;
 
     fn chunk(&mut self, text: String, logprobs: Vec<Logprob>) -> Option<GenerateResponse> {
+        let (thinking, text) = match self.thinking.as_mut() {
+            Some(p) => p.push(&text),
+            None => (String::new(), text),
+        };
+        if self.thinking.is_some() && thinking.is_empty() && text.is_empty() && logprobs.is_empty()
+        {
+            return None;
+        }
         Some(GenerateResponse {
             model: self.model.clone(),
             created_at: now_utc(),
             response: text,
+            thinking,
             logprobs,
             ..GenerateResponse::default()
         })
@@ -172,7 +190,18 @@ impl infer::Shape for GenerateShape {
         text: String,
         logprobs: Vec<Logprob>,
     ) -> GenerateResponse {
+        let (thinking, text) = match self.thinking.as_mut() {
+            Some(p) => {
+                let (mut t, mut c) = p.push(&text);
+                let (t2, c2) = p.finish();
+                t.push_str(&t2);
+                c.push_str(&c2);
+                (t, c)
+            }
+            None => (String::new(), text),
+        };
         GenerateResponse {
+            thinking,
             model: self.model.clone(),
             created_at: now_utc(),
             response: text,

@@ -218,6 +218,20 @@ pub struct Extras {
     pub top_logprobs: i64,
 }
 
+/// A parser for the model's thinking when it can think, the request does not turn thinking off
+/// (absent means on, as Ollama does), and the template names its tags.
+pub fn thinking_parser(
+    c: &Checked,
+    think: Option<&Value>,
+    template: &str,
+) -> Option<super::thinking::ThinkingParser> {
+    let on = !matches!(think, Some(Value::Bool(false)));
+    if !on || !c.can("thinking") {
+        return None;
+    }
+    super::thinking::think_tags(template).map(super::thinking::ThinkingParser::new)
+}
+
 /// Engine log-probabilities in Ollama's JSON shape.
 pub fn logprobs_json(lps: Vec<crate::engine::TokenLogprob>) -> Vec<crate::api::types::Logprob> {
     use crate::api::types::{Logprob, TopLogprob};

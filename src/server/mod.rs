@@ -16,6 +16,7 @@ pub mod models;
 pub mod openai;
 pub mod prompt;
 pub mod stream;
+pub mod thinking;
 pub mod tools;
 
 use std::sync::Arc;

@@ -169,3 +169,95 @@ async fn an_error_before_anything_was_written_is_a_status() {
         json!({"error": "decode failed"})
     );
 }
+
+/// Thinking needs a model whose template has thinking tags and an answer that uses them; the
+/// test model has neither, so a scripted answer stands in for llama.cpp here.
+#[tokio::test(flavor = "multi_thread")]
+async fn thinking_is_separated_from_the_answer() {
+    let (base, _dir) = serve_scripted(vec![
+        Event::Text("<thi".into()),
+        Event::Text("nk>Two plus".into()),
+        Event::Text(" two.</think>\n\n".into()),
+        Event::Text("It is 4.".into()),
+        Event::Done(rollama::engine::Done {
+            reason: rollama::engine::DoneReason::Stop,
+            prompt_tokens: 3,
+            prompt_evaluated: 3,
+            prompt_ns: 1,
+            eval_tokens: 4,
+            eval_ns: 1,
+            context: Vec::new(),
+        }),
+    ])
+    .await;
+    let template = "{{ range .Messages }}{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}{{ end }}";
+    let r = http()
+        .post(format!("{base}/api/create"))
+        .json(&json!({"model": "thinker", "from": MODEL, "template": template, "stream": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let ask = json!([{"role": "user", "content": "2+2?"}]);
+    let (status, lines_) = lines(
+        &base,
+        "/api/chat",
+        json!({"model": "thinker", "messages": ask, "stream": false}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(lines_[0]["message"]["thinking"], "Two plus two.");
+    assert_eq!(lines_[0]["message"]["content"], "It is 4.");
+    // Streamed: thinking pieces first, then content; nothing of the tags shows.
+    let (_, chunks) = lines(
+        &base,
+        "/api/chat",
+        json!({"model": "thinker", "messages": ask}),
+    )
+    .await;
+    let thinking: String = chunks
+        .iter()
+        .filter_map(|c| c["message"]["thinking"].as_str())
+        .collect();
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["message"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        (thinking.as_str(), content.as_str()),
+        ("Two plus two.", "It is 4.")
+    );
+    // Generate too; think:false leaves the text alone.
+    let (_, g) = lines(
+        &base,
+        "/api/generate",
+        json!({"model": "thinker", "prompt": "2+2?", "stream": false}),
+    )
+    .await;
+    assert_eq!(
+        (g[0]["thinking"].as_str(), g[0]["response"].as_str()),
+        (Some("Two plus two."), Some("It is 4."))
+    );
+    let (_, off) = lines(
+        &base,
+        "/api/chat",
+        json!({"model": "thinker", "messages": ask, "stream": false, "think": false}),
+    )
+    .await;
+    assert!(
+        off[0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("<think>"),
+        "{:?}",
+        off[0]
+    );
+    // The model has the capability, so `think` is accepted; the test model refuses it.
+    let (status, _) = lines(
+        &base,
+        "/api/chat",
+        json!({"model": "thinker", "messages": ask, "stream": false, "think": "high"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
