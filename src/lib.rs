@@ -12,7 +12,7 @@
 //! - [`modelfile`]: the Modelfile parser and printer.
 //! - [`template`]: Go `text/template` (Modelfile TEMPLATE) and Jinja (GGUF chat template).
 //! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner (slots, grammar-constrained
-//!   sampling, logprobs, a second mean-pooled context for embeddings), the runner process and
+//!   sampling, logprobs, a mean-pooled context made per embedding request), the runner process and
 //!   its protocol (`engine::process`), GGUF metadata, option mapping.
 //! - [`sched`]: loaded runners, keep-alive, eviction, reloads, queue limit.
 //! - [`server`]: the axum router and one module per route family; `server::openai` translates

@@ -490,7 +490,7 @@ struct Engine<'m, 'c> {
     backend: &'m LlamaBackend,
     threads: i32,
     ctx: &'c mut LlamaContext<'m>,
-    /// A second context for embeddings (pooled outputs), made on first use.
+    /// A second context for embeddings (pooled outputs), made for each embedding request.
     embed: Option<EmbedContext<'m>>,
     batch: LlamaBatch<'static>,
     slots: Vec<Slot>,
@@ -596,6 +596,10 @@ impl Engine<'_, '_> {
             embeddings.extend(e.run(&all[start..end])?);
             start = end;
         }
+        // On a generative model llama.cpp keeps full-vocabulary logits for every token of the
+        // batch (about 1 GiB per 1000 tokens with this vocabulary): give that memory back now
+        // instead of holding it for the life of the model.
+        self.embed = None;
         Ok(Embedded {
             embeddings,
             prompt_tokens,
