@@ -353,6 +353,28 @@ fn openai_logprobs(v: &Value) -> Option<Value> {
     Some(json!({ "content": content }))
 }
 
+/// A `/v1/completions` choice from a native generate object; `logprobs` only when asked for
+/// (Ollama's `omitempty`).
+fn completion_choice(v: &Value, finish_reason: Value) -> Value {
+    let mut c = json!({"text": v["response"], "index": 0, "finish_reason": finish_reason});
+    if let Some(lp) = openai_logprobs(v) {
+        c["logprobs"] = lp;
+    }
+    c
+}
+
+/// How Go's `encoding/json` names a JSON value's kind in an unmarshal error.
+fn go_json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 fn random_id(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -539,10 +561,25 @@ pub async fn completions(State(state): State<super::State>, body: Bytes) -> Resp
     let mut o = options(&r);
     o.entry("frequency_penalty").or_insert(json!(0.0));
     o.entry("presence_penalty").or_insert(json!(0.0));
-    let native = json!({
+    let mut native = json!({
         "model": model, "prompt": prompt, "stream": streaming, "options": o,
         "suffix": r.get("suffix").and_then(Value::as_str).unwrap_or_default(),
     });
+    // `logprobs: N` (the legacy completions field, an integer) asks for each token's
+    // log-probability and its N best alternatives.
+    match r.get("logprobs") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.as_u64().is_some() => {
+            native["logprobs"] = json!(true);
+            native["top_logprobs"] = Value::Number(n.clone());
+        }
+        Some(other) => {
+            return bad(&format!(
+                "json: cannot unmarshal {} into Go struct field CompletionRequest.logprobs of type int",
+                go_json_kind(other)
+            ));
+        }
+    }
     let req: GenerateRequest = match serde_json::from_value(native) {
         Ok(q) => q,
         Err(e) => return bad(&e.to_string()),
@@ -567,7 +604,7 @@ pub async fn completions(State(state): State<super::State>, body: Bytes) -> Resp
             Err(e) => return e.openai(),
         };
         return axum::Json(body_of(
-            json!([{"text": v["response"], "index": 0, "logprobs": null, "finish_reason": finish_reason(&v, false)}]),
+            json!([completion_choice(&v, finish_reason(&v, false))]),
             Some(usage(&v)),
         ))
         .into_response();
@@ -579,16 +616,17 @@ pub async fn completions(State(state): State<super::State>, body: Bytes) -> Resp
         resp,
         move |v| {
             let done = v["done"].as_bool() == Some(true);
-            let reason = if done { finish_reason(v, false) } else { Value::Null };
+            let reason = if done {
+                finish_reason(v, false)
+            } else {
+                Value::Null
+            };
             if done && let Ok(mut u) = usage_slot.lock() {
                 *u = Some(usage(v));
             }
             let zero = include_usage
                 .then(|| json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}));
-            vec![body_of(
-                json!([{"text": v["response"], "index": 0, "logprobs": null, "finish_reason": reason}]),
-                zero,
-            )]
+            vec![body_of(json!([completion_choice(v, reason)]), zero)]
         },
         move || match usage_out.lock().ok().and_then(|u| u.clone()) {
             Some(u) if include_usage => vec![last_body(json!([]), Some(u))],

@@ -1,9 +1,10 @@
 //! Ollama's own template tests (`template/template_test.go` and `template/testdata/`) and
 //! further cases for tools, thinking and collation, rendered through [`Template::render`].
 //!
-//! The cases marked `ignore` pin down Go-level fidelity of tool and message data (Go field
-//! names in `json .Messages`, sorted argument keys, float arguments, property order) and Go's
-//! exact error positions; they are the acceptance list for tool templating (issue 4).
+//! The tool and message cases pin down Go-level fidelity of template data: `api.Tool`,
+//! `api.ToolCall` and `api.Message` marshalled in struct order with `omitempty`, properties and
+//! arguments in the order the client sent them (Ollama's ordered maps), arguments decoded as
+//! float64.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
@@ -361,7 +362,6 @@ fn weather_tool() -> Value {
 }
 
 #[test]
-#[ignore = "tool/message Go-shape fidelity, with tool templating (issue 4)"]
 fn tools_print_as_api_json() {
     let values = Values {
         messages: vec![msg("user", "hi")],
@@ -370,12 +370,11 @@ fn tools_print_as_api_json() {
     };
     let t =
         Template::parse("{{ .Tools }}|{{ json .Tools }}{{ range .Messages }}{{ end }}").unwrap();
-    let want = r#"[{"type":"function","function":{"name":"get_weather","description":"Weather \u003cnow\u003e \u0026 later","parameters":{"type":"object","required":["city"],"properties":{"city":{"type":["string","null"],"description":"City"},"days":{"type":"integer"},"unit":{"type":"string","description":"Unit","enum":["c","f"]}}}}}]"#;
+    let want = r#"[{"type":"function","function":{"name":"get_weather","description":"Weather \u003cnow\u003e \u0026 later","parameters":{"type":"object","required":["city"],"properties":{"unit":{"type":"string","description":"Unit","enum":["c","f"]},"city":{"type":["string","null"],"description":"City"},"days":{"type":"integer"}}}}}]"#;
     assert_eq!(t.render(&values).unwrap(), format!("{want}|{want}"));
 }
 
 #[test]
-#[ignore = "tool/message Go-shape fidelity, with tool templating (issue 4)"]
 fn tool_fields_and_typescript_types() {
     let src = "{{- range .Tools }}{{ .Function.Name }}({{ range $name, $p := .Function.Parameters.Properties }}{{ $name }}: {{ toTypeScriptType $p }}; {{ end }}){{ end }}{{ range .Messages }}{{ end }}";
     let values = Values {
@@ -390,7 +389,6 @@ fn tool_fields_and_typescript_types() {
 }
 
 #[test]
-#[ignore = "tool/message Go-shape fidelity, with tool templating (issue 4)"]
 fn tool_calls_and_results() {
     let call = json!({"id": "call_1", "function": {"index": 0, "name": "get_weather", "arguments": {"days": 3, "city": "Paris", "big": 1000000}}});
     let assistant = Message {
@@ -412,13 +410,12 @@ fn tool_calls_and_results() {
     };
     assert_eq!(
         Template::parse(src).unwrap().render(&values).unwrap(),
-        "user:q  \nassistant:call_1 get_weather {\"big\":1000000,\"city\":\"Paris\",\"days\":3} {\"big\":1000000,\"city\":\"Paris\",\"days\":3} 1e+06 0\ntool:sunny get_weather call_1\n"
+        "user:q  \nassistant:call_1 get_weather {\"days\":3,\"city\":\"Paris\",\"big\":1000000} {\"days\":3,\"city\":\"Paris\",\"big\":1000000} 1e+06 0\ntool:sunny get_weather call_1\n"
     );
 }
 
 #[test]
-#[ignore = "tool/message Go-shape fidelity, with tool templating (issue 4)"]
-fn messages_json_uses_go_field_names() {
+fn messages_json_is_api_json() {
     let m = Message {
         role: "user".into(),
         content: "c".into(),
@@ -435,7 +432,7 @@ fn messages_json_uses_go_field_names() {
     .unwrap();
     assert_eq!(
         t.render(&values).unwrap(),
-        r#"[{"Role":"user","Content":"c","Thinking":"","Images":[""],"ToolCalls":null,"ToolName":"","ToolCallID":""}] 1 null"#
+        r#"[{"role":"user","content":"c","images":[""]}] 1 null"#
     );
 }
 
@@ -492,7 +489,6 @@ fn legacy_system_mid_conversation_flushes_turn() {
 }
 
 #[test]
-#[ignore = "tool/message Go-shape fidelity, with tool templating (issue 4)"]
 fn render_errors_are_go_errors() {
     let t = Template::parse("{{ range .Messages }}{{ .Content.Nope }}{{ end }}").unwrap();
     let v = Values {
@@ -502,6 +498,20 @@ fn render_errors_are_go_errors() {
     assert_eq!(
         t.render(&v).unwrap_err().to_string(),
         "template: :1:24: executing \"\" at <.Content.Nope>: can't evaluate field Nope in type string"
+    );
+    // Later lines count columns from their own start; long operands are cut at 20 bytes.
+    let t = Template::parse(
+        "{{ range .Messages }}\n  {{ $.System.X }}{{ .Role.ABCDEFGHIJKLMNOPQRSTU }}{{ end }}",
+    )
+    .unwrap();
+    assert_eq!(
+        t.render(&v).unwrap_err().to_string(),
+        "template: :2:5: executing \"\" at <$.System.X>: can't evaluate field X in type string"
+    );
+    let t = Template::parse("{{ .Prompt.ABCDEFGHIJKLMNOPQRSTU }}").unwrap();
+    assert_eq!(
+        t.render(&Values::default()).unwrap_err().to_string(),
+        "template: :1:3: executing \"\" at <.Prompt.ABCDEFGHIJKL...>: can't evaluate field ABCDEFGHIJKLMNOPQRSTU in type string"
     );
     assert!(Template::parse("{{ if .X }}").is_err());
 }

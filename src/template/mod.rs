@@ -6,6 +6,7 @@
 
 pub mod go;
 pub mod jinja;
+mod shape;
 
 use serde_json::{Value, json};
 
@@ -110,7 +111,13 @@ impl Template {
                 "Messages".into(),
                 Value::Array(messages.iter().map(message_value).collect()),
             );
-            m.insert("Tools".into(), Value::Array(v.tools.clone()));
+            // Go's nil `api.Tools` when there are none: `json .Tools` prints `null`.
+            let tools = if v.tools.is_empty() {
+                Value::Null
+            } else {
+                Value::Array(v.tools.iter().map(shape::tool).collect())
+            };
+            m.insert("Tools".into(), tools);
             m.insert("Response".into(), json!(""));
             common(&mut m);
             return self.tmpl.execute(&Value::Object(m));
@@ -177,18 +184,33 @@ fn collate(msgs: &[Message]) -> (String, Vec<Message>) {
     (system.join("\n\n"), out)
 }
 
-/// A message as template data: the API's lower-case keys (the engine resolves `.ToolCalls` to
-/// `tool_calls`), every field present as Go's structs have them.
+/// A message as template data: `api.Message` as Go marshals it (the engine resolves
+/// `.ToolCalls` to `tool_calls`), so `json .Messages` prints what Ollama prints; the
+/// `omitempty` fields are left out when empty, and read as zero values by the template.
+/// Image bytes never reach a prompt: each image is an empty placeholder, there to be counted.
 fn message_value(m: &Message) -> Value {
-    json!({
-        "role": m.role,
-        "content": m.content,
-        "thinking": m.thinking,
-        "images": vec![Value::Null; m.images],
-        "tool_calls": m.tool_calls,
-        "tool_name": m.tool_name,
-        "tool_call_id": m.tool_call_id,
-    })
+    let mut o = serde_json::Map::new();
+    o.insert("role".into(), json!(m.role));
+    o.insert("content".into(), json!(m.content));
+    if !m.thinking.is_empty() {
+        o.insert("thinking".into(), json!(m.thinking));
+    }
+    if m.images > 0 {
+        o.insert("images".into(), json!(vec![""; m.images]));
+    }
+    if !m.tool_calls.is_empty() {
+        o.insert(
+            "tool_calls".into(),
+            Value::Array(m.tool_calls.iter().map(shape::tool_call).collect()),
+        );
+    }
+    if !m.tool_name.is_empty() {
+        o.insert("tool_name".into(), json!(m.tool_name));
+    }
+    if !m.tool_call_id.is_empty() {
+        o.insert("tool_call_id".into(), json!(m.tool_call_id));
+    }
+    Value::Object(o)
 }
 
 #[cfg(test)]
@@ -301,7 +323,7 @@ mod tests {
         };
         assert_eq!(
             t.render(&v).unwrap(),
-            "q[get_weather][{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"\\u003cw\\u003e\"}}]"
+            "q[get_weather][{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"\\u003cw\\u003e\",\"parameters\":{\"type\":\"\",\"properties\":null}}}]"
         );
     }
 }

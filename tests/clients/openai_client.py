@@ -101,6 +101,26 @@ streamed = "".join(
     if ch.choices
 )
 assert streamed == c.choices[0].text, (streamed, c.choices[0].text)
+assert c.choices[0].logprobs is None, "logprobs only when asked for"
+# logprobs=N: each token with its log-probability and N alternatives, in Ollama's shape
+# ({"content": [...]}, as on chat), streamed or whole.
+lc = client.completions.create(model=model, prompt="1, 2, 3,", max_tokens=3, temperature=0, logprobs=2)
+content = lc.choices[0].logprobs.model_extra["content"]
+assert len(content) == lc.usage.completion_tokens, (content, lc.usage)
+assert "".join(t["token"] for t in content) == lc.choices[0].text, content
+assert all(t["logprob"] <= 0 and len(t["top_logprobs"]) == 2 for t in content), content
+streamed_lp = [
+    t
+    for ch in client.completions.create(model=model, prompt="1, 2, 3,", max_tokens=3, temperature=0, logprobs=2, stream=True)
+    if ch.choices and ch.choices[0].logprobs is not None
+    for t in ch.choices[0].logprobs.model_extra["content"]
+]
+assert [t["token"] for t in streamed_lp] == [t["token"] for t in content], streamed_lp
+try:
+    client.completions.create(model=model, prompt="x", logprobs=21)
+    raise AssertionError("top_logprobs above 20 must fail")
+except openai.BadRequestError:
+    pass
 
 # Embeddings: the client asks for base64 by default and decodes it; floats on request.
 e = client.embeddings.create(model=model, input=["hello", "world"])

@@ -276,12 +276,12 @@ impl Exec {
 
     fn arg(&mut self, a: &Arg, dot: &Value, line: usize) -> Result<Value, Error> {
         Ok(match a {
-            Arg::Field(path) => walk_fields(dot, path, line)?,
-            Arg::Var(name, path) => {
+            Arg::Field(path, at) => walk_fields(dot, path, a, *at)?,
+            Arg::Var(name, path, at) => {
                 let Some((_, v)) = self.vars.iter().rev().find(|(n, _)| n == name) else {
                     return Err(Error::exec(line, format!("undefined variable: {name}")));
                 };
-                walk_fields(&v.clone(), path, line)?
+                walk_fields(&v.clone(), path, a, *at)?
             }
             Arg::Func(name) => self.call(name, &[], dot, None, line)?,
             Arg::Str(s) => Value::String(s.clone()),
@@ -291,14 +291,14 @@ impl Exec {
                 .unwrap_or(Value::Null),
             Arg::Bool(b) => Value::Bool(*b),
             Arg::Nil => Value::Null,
-            Arg::Sub(p, path) => {
+            Arg::Sub(p, path, at) => {
                 self.depth += 1;
                 if self.depth > MAX_DEPTH {
                     return Err(Error::exec(line, "expression nested too deeply"));
                 }
                 let v = self.eval_pipe(p, dot, line);
                 self.depth -= 1;
-                walk_fields(&v?, path, line)?
+                walk_fields(&v?, path, a, *at)?
             }
         })
     }
@@ -306,21 +306,24 @@ impl Exec {
 
 fn describe(a: &Arg) -> String {
     match a {
-        Arg::Field(p) if p.is_empty() => ".".to_string(),
-        Arg::Field(p) => format!(".{}", p.join(".")),
-        Arg::Var(v, p) if p.is_empty() => v.clone(),
-        Arg::Var(v, p) => format!("{v}.{}", p.join(".")),
+        Arg::Field(p, _) if p.is_empty() => ".".to_string(),
+        Arg::Field(p, _) => format!(".{}", p.join(".")),
+        Arg::Var(v, p, _) if p.is_empty() => v.clone(),
+        Arg::Var(v, p, _) => format!("{v}.{}", p.join(".")),
         Arg::Str(s) => format!("{s:?}"),
         Arg::Int(i) => i.to_string(),
         Arg::Float(f) => f.to_string(),
         Arg::Bool(b) => b.to_string(),
         Arg::Nil => "nil".to_string(),
         Arg::Func(f) => f.clone(),
-        Arg::Sub(..) => "(pipeline)".to_string(),
+        Arg::Sub(_, p, _) if p.is_empty() => "(pipeline)".to_string(),
+        Arg::Sub(_, p, _) => format!("(pipeline).{}", p.join(".")),
     }
 }
 
-fn walk_fields(v: &Value, path: &[String], line: usize) -> Result<Value, Error> {
+/// Follows a field chain; a field of a value that has none is Go's error, located at the
+/// operand `arg` (which starts at `at`).
+fn walk_fields(v: &Value, path: &[String], arg: &Arg, at: (usize, usize)) -> Result<Value, Error> {
     let mut cur = v.clone();
     for name in path {
         cur = match &cur {
@@ -329,8 +332,9 @@ fn walk_fields(v: &Value, path: &[String], line: usize) -> Result<Value, Error> 
             // reaches this with structs, so a missing chain just stays missing.
             Value::Null => Value::Null,
             other => {
-                return Err(Error::exec(
-                    line,
+                return Err(Error::exec_at(
+                    at,
+                    &describe(arg),
                     format!(
                         "can't evaluate field {name} in type {}",
                         funcs::type_name(other)

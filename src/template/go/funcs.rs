@@ -52,15 +52,83 @@ fn number(n: &serde_json::Number) -> String {
     }
 }
 
-/// Go's `json.Marshal`: compact, with `<`, `>` and `&` escaped for HTML safety.
+/// Go's `json.Marshal`: compact, object keys in the order they are held, `<`, `>`, `&`, U+2028
+/// and U+2029 escaped for HTML safety, floats as Go writes them (`3`, `1000000`, `1e+21`,
+/// `1e-7`).
 pub fn go_json(v: &Value) -> String {
-    serde_json::to_string(v)
-        .unwrap_or_default()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
+    let mut out = String::new();
+    write_json(&mut out, v);
+    out
+}
+
+fn write_json(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(f) => out.push_str(&json_float(f)),
+            None => out.push_str(&n.to_string()),
+        },
+        Value::String(s) => write_json_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, e) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, e);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, e)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(out, k);
+                out.push(':');
+                write_json(out, e);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `encoding/json`'s float64: plain decimal digits for 1e-6 <= |f| < 1e21, else exponent form
+/// with a sign and no zero padding of a negative exponent.
+fn json_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return format!("{f}");
+    }
+    let sci = format!("{f:e}");
+    match sci.split_once('e') {
+        Some((mantissa, exp)) if exp.starts_with('-') => format!("{mantissa}e{exp}"),
+        Some((mantissa, exp)) => format!("{mantissa}e+{exp:0>2}"),
+        None => sci,
+    }
 }
 
 /// Every function name [`call`] knows (plus `and`/`or`, evaluated lazily by the executor).
@@ -415,46 +483,35 @@ fn printf(fmt: &str, args: &[Value]) -> String {
     out
 }
 
-/// Ollama's `toTypeScriptType` for a tool parameter property: its JSON-schema `type` (a string
-/// or a list) as a TypeScript type, enums as string-literal unions, arrays as `T[]`.
+/// Ollama's `toTypeScriptType` (`api.ToolProperty.ToTypeScriptType`): the property's `anyOf`
+/// alternatives or its JSON-schema `type` (a string or a list) as a TypeScript union. Enums and
+/// item types are not looked at, as in Ollama.
 pub fn typescript_type(prop: &Value) -> String {
-    if let Some(values) = prop
-        .get("enum")
+    if let Some(any_of) = prop
+        .get("anyOf")
         .and_then(Value::as_array)
         .filter(|a| !a.is_empty())
     {
-        return values
+        return any_of
             .iter()
-            .map(|v| match v {
-                Value::String(s) => format!("\"{s}\""),
-                other => other.to_string(),
-            })
+            .map(typescript_type)
             .collect::<Vec<_>>()
             .join(" | ");
     }
-    let one = |t: &str| -> String {
-        match t {
-            "string" => "string".to_string(),
-            "number" | "integer" => "number".to_string(),
-            "boolean" => "boolean".to_string(),
-            "null" => "null".to_string(),
-            "array" => {
-                let item = prop
-                    .get("items")
-                    .map(typescript_type)
-                    .unwrap_or_else(|| "any".to_string());
-                format!("{item}[]")
-            }
-            "object" => "object".to_string(),
-            _ => "any".to_string(),
-        }
+    let one = |t: &str| match t {
+        "string" => "string",
+        "number" | "integer" => "number",
+        "boolean" => "boolean",
+        "array" => "any[]",
+        "object" => "Record<string, any>",
+        "null" => "null",
+        _ => "any",
     };
     match prop.get("type") {
-        Some(Value::String(t)) => one(t),
-        Some(Value::Array(ts)) => ts
+        Some(Value::String(t)) => one(t).to_string(),
+        Some(Value::Array(ts)) if !ts.is_empty() => ts
             .iter()
-            .filter_map(Value::as_str)
-            .map(one)
+            .map(|t| one(t.as_str().unwrap_or_default()))
             .collect::<Vec<_>>()
             .join(" | "),
         _ => "any".to_string(),

@@ -8,7 +8,26 @@ use super::Error;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Text(String),
-    Action { tokens: Vec<Tok>, line: usize },
+    /// `at[i]` is where `tokens[i]` starts: (line, Go's column, the byte offset in its line).
+    Action {
+        tokens: Vec<Tok>,
+        at: Vec<At>,
+        line: usize,
+    },
+}
+
+/// A source position as Go's template errors print it: line (from 1) and byte column (from 0).
+pub type At = (usize, usize);
+
+/// The position of byte `offset` of `src`.
+fn position(src: &str, offset: usize) -> At {
+    let before = &src[..offset];
+    let line = 1 + before.matches('\n').count();
+    let col = match before.rfind('\n') {
+        Some(nl) => offset - nl - 1,
+        None => offset,
+    };
+    (line, col)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +96,7 @@ pub fn lex(src: &str) -> Result<Vec<Item>, Error> {
         }
 
         let mut tokens = Vec::new();
+        let mut at = Vec::new();
         loop {
             body = body.trim_start_matches(is_space);
             if let Some(r) = body.strip_prefix("-}}") {
@@ -94,12 +114,14 @@ pub fn lex(src: &str) -> Result<Vec<Item>, Error> {
                 return Err(Error::parse(action_line, "unclosed action"));
             }
             let (tok, r) = next_token(body, action_line, tokens.last())?;
+            at.push(position(src, src.len() - body.len()));
             tokens.push(tok);
             body = r;
         }
         line += rest[open..rest.len() - body.len()].matches('\n').count();
         items.push(Item::Action {
             tokens,
+            at,
             line: action_line,
         });
         rest = body;
@@ -302,6 +324,7 @@ mod tests {
                 Item::Text("a".into()),
                 Item::Action {
                     tokens: vec![Tok::Field(vec!["X".into()])],
+                    at: vec![(1, 7)],
                     line: 1
                 },
                 Item::Text("b ".into()),

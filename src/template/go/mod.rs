@@ -16,9 +16,11 @@ use serde_json::Value;
 
 /// A parse or execution error, worded like Go's (`template: :3: unexpected EOF`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("template: :{line}: {msg}")]
+#[error("template: :{line}{}: {msg}", col.map(|c| format!(":{c}")).unwrap_or_default())]
 pub struct Error {
     pub line: usize,
+    /// Go's byte column, for errors located at an operand.
+    pub col: Option<usize>,
     pub msg: String,
 }
 
@@ -26,6 +28,7 @@ impl Error {
     fn parse(line: usize, msg: impl Into<String>) -> Error {
         Error {
             line,
+            col: None,
             msg: msg.into(),
         }
     }
@@ -33,7 +36,22 @@ impl Error {
     fn exec(line: usize, msg: impl Into<String>) -> Error {
         Error {
             line,
+            col: None,
             msg: format!("executing: {}", msg.into()),
+        }
+    }
+
+    /// An execution error at an operand, worded as Go's `state.errorf`:
+    /// `template: :LINE:COL: executing "" at <CONTEXT>: MSG`, the context cut to 20 bytes.
+    fn exec_at(at: lex::At, context: &str, msg: impl Into<String>) -> Error {
+        let context = match context.char_indices().nth(20) {
+            Some((cut, _)) => format!("{}...", &context[..cut]),
+            None => context.to_string(),
+        };
+        Error {
+            line: at.0,
+            col: Some(at.1),
+            msg: format!("executing \"\" at <{context}>: {}", msg.into()),
         }
     }
 }
@@ -90,7 +108,10 @@ impl Template {
             parse::Pipe {
                 vars: Vec::new(),
                 assign: false,
-                cmds: vec![vec![parse::Arg::Field(vec!["Response".to_string()])]],
+                cmds: vec![vec![parse::Arg::Field(
+                    vec!["Response".to_string()],
+                    (0, 0),
+                )]],
             },
             0,
         ));

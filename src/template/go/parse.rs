@@ -4,7 +4,7 @@
 //! `.Response`.
 
 use super::Error;
-use super::lex::{Item, Tok};
+use super::lex::{At, Item, Tok};
 
 /// How deep control structures and parentheses may nest: deeper is an error, never a stack
 /// overflow.
@@ -44,9 +44,9 @@ pub struct Pipe {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
-    /// `.` (empty) or `.A.B`.
-    Field(Vec<String>),
-    Var(String, Vec<String>),
+    /// `.` (empty) or `.A.B`, and where it starts (for Go's error positions).
+    Field(Vec<String>, At),
+    Var(String, Vec<String>, At),
     Func(String),
     Str(String),
     Int(i64),
@@ -54,7 +54,7 @@ pub enum Arg {
     Bool(bool),
     Nil,
     /// `(pipeline).A.B`
-    Sub(Box<Pipe>, Vec<String>),
+    Sub(Box<Pipe>, Vec<String>, At),
 }
 
 pub fn parse(items: Vec<Item>) -> Result<Vec<Node>, Error> {
@@ -87,7 +87,7 @@ impl Parser {
             self.pos += 1;
             match item {
                 Item::Text(t) => nodes.push(Node::Text(t)),
-                Item::Action { tokens, line } => {
+                Item::Action { tokens, at, line } => {
                     let keyword = match tokens.first() {
                         Some(Tok::Ident(w)) => w.as_str(),
                         _ => "",
@@ -105,14 +105,14 @@ impl Parser {
                             return Ok((nodes, Some(("else".into(), line))));
                         }
                         "if" | "with" => {
-                            let b = self.branches(keyword, &tokens[1..], line, depth)?;
+                            let b = self.branches(keyword, &tokens[1..], &at[1..], line, depth)?;
                             nodes.push(if keyword == "if" {
                                 Node::If(b)
                             } else {
                                 Node::With(b)
                             });
                         }
-                        "range" => nodes.push(self.range(&tokens[1..], line, depth)?),
+                        "range" => nodes.push(self.range(&tokens[1..], &at[1..], line, depth)?),
                         "break" => nodes.push(Node::Break),
                         "continue" => nodes.push(Node::Continue),
                         "define" | "template" | "block" => {
@@ -121,7 +121,7 @@ impl Parser {
                                 format!("{{{{{keyword}}}}} is not supported"),
                             ));
                         }
-                        _ => nodes.push(Node::Action(pipe(&tokens, line, false)?, line)),
+                        _ => nodes.push(Node::Action(pipe(&tokens, &at, line, false)?, line)),
                     }
                 }
             }
@@ -130,29 +130,31 @@ impl Parser {
     }
 
     /// The tokens of the `{{else ...}}` action at `self.pos`, consuming it.
-    fn take_else(&mut self) -> Vec<Tok> {
-        let Some(Item::Action { tokens, .. }) = self.items.get(self.pos).cloned() else {
-            return Vec::new();
+    fn take_else(&mut self) -> (Vec<Tok>, Vec<At>) {
+        let Some(Item::Action { tokens, at, .. }) = self.items.get(self.pos).cloned() else {
+            return (Vec::new(), Vec::new());
         };
         self.pos += 1;
-        tokens[1..].to_vec()
+        (tokens[1..].to_vec(), at[1..].to_vec())
     }
 
     fn branches(
         &mut self,
         kw: &str,
         cond: &[Tok],
+        cond_at: &[At],
         line: usize,
         depth: usize,
     ) -> Result<Branches, Error> {
         let mut arms = Vec::new();
         let mut cond = cond.to_vec();
+        let mut cond_at = cond_at.to_vec();
         let mut cond_line = line;
         loop {
             if cond.is_empty() {
                 return Err(Error::parse(cond_line, format!("missing value for {kw}")));
             }
-            let p = pipe(&cond, cond_line, false)?;
+            let p = pipe(&cond, &cond_at, cond_line, false)?;
             let (body, end) = self.list(depth + 1)?;
             arms.push((p, body));
             match end {
@@ -164,10 +166,11 @@ impl Parser {
                     });
                 }
                 Some((_, else_line)) => {
-                    let rest = self.take_else();
+                    let (rest, rest_at) = self.take_else();
                     match rest.first() {
                         Some(Tok::Ident(w)) if w == kw => {
                             cond = rest[1..].to_vec();
+                            cond_at = rest_at[1..].to_vec();
                             cond_line = else_line;
                         }
                         None => {
@@ -189,16 +192,16 @@ impl Parser {
         }
     }
 
-    fn range(&mut self, toks: &[Tok], line: usize, depth: usize) -> Result<Node, Error> {
+    fn range(&mut self, toks: &[Tok], at: &[At], line: usize, depth: usize) -> Result<Node, Error> {
         if toks.is_empty() {
             return Err(Error::parse(line, "missing value for range"));
         }
-        let p = pipe(toks, line, true)?;
+        let p = pipe(toks, at, line, true)?;
         let (body, end) = self.list(depth + 1)?;
         let otherwise = match end {
             Some((w, _)) if w == "end" => None,
             Some((_, else_line)) => {
-                if !self.take_else().is_empty() {
+                if !self.take_else().0.is_empty() {
                     return Err(Error::parse(else_line, "unexpected token in else"));
                 }
                 let (body, end) = self.list(depth + 1)?;
@@ -225,7 +228,7 @@ fn expect_end(end: End, line: usize) -> Result<(), Error> {
 }
 
 /// A pipeline: optional declaration, then commands separated by `|`.
-fn pipe(toks: &[Tok], line: usize, range: bool) -> Result<Pipe, Error> {
+fn pipe(toks: &[Tok], at: &[At], line: usize, range: bool) -> Result<Pipe, Error> {
     let mut toks = toks;
     let mut vars = Vec::new();
     let mut assign = false;
@@ -251,7 +254,7 @@ fn pipe(toks: &[Tok], line: usize, range: bool) -> Result<Pipe, Error> {
         _ => 0,
     };
     toks = &toks[decl_len..];
-    let (p, _, closed) = commands(toks, line, 0)?;
+    let (p, _, closed) = commands(toks, &at[decl_len.min(at.len())..], line, 0)?;
     if closed {
         return Err(Error::parse(line, "unexpected right paren"));
     }
@@ -269,14 +272,21 @@ fn pipe(toks: &[Tok], line: usize, range: bool) -> Result<Pipe, Error> {
 /// `)` ended them.
 type Cmds<'a> = (Vec<Vec<Arg>>, &'a [Tok], bool);
 
-fn commands(toks: &[Tok], line: usize, depth: usize) -> Result<Cmds<'_>, Error> {
+fn commands<'t>(toks: &'t [Tok], at: &[At], line: usize, depth: usize) -> Result<Cmds<'t>, Error> {
     if depth > MAX_DEPTH {
         return Err(Error::parse(line, "expression nested too deeply"));
     }
     let mut cmds = Vec::new();
     let mut cmd = Vec::new();
     let mut rest = toks;
+    // `at` runs alongside `toks`: the position of `rest[0]` is `at[at.len() - rest.len()]`.
+    let pos = |rest: &[Tok]| {
+        at.get(at.len().saturating_sub(rest.len()))
+            .copied()
+            .unwrap_or((line, 0))
+    };
     while let Some(tok) = rest.first() {
+        let here = pos(rest);
         rest = &rest[1..];
         let arg = match tok {
             Tok::Pipe => {
@@ -288,7 +298,8 @@ fn commands(toks: &[Tok], line: usize, depth: usize) -> Result<Cmds<'_>, Error> 
             }
             Tok::RParen => return finish(cmds, cmd, rest, true, line),
             Tok::LParen => {
-                let (inner, after, closed) = commands(rest, line, depth + 1)?;
+                let inner_at = &at[at.len().saturating_sub(rest.len())..];
+                let (inner, after, closed) = commands(rest, inner_at, line, depth + 1)?;
                 if !closed {
                     return Err(Error::parse(line, "unclosed left paren"));
                 }
@@ -313,11 +324,12 @@ fn commands(toks: &[Tok], line: usize, depth: usize) -> Result<Cmds<'_>, Error> 
                         cmds: inner,
                     }),
                     chain,
+                    here,
                 )
             }
-            Tok::Dot => Arg::Field(Vec::new()),
-            Tok::Field(f) => Arg::Field(f.clone()),
-            Tok::Var(v, f) => Arg::Var(v.clone(), f.clone()),
+            Tok::Dot => Arg::Field(Vec::new(), here),
+            Tok::Field(f) => Arg::Field(f.clone(), here),
+            Tok::Var(v, f) => Arg::Var(v.clone(), f.clone(), here),
             Tok::Ident(name) => Arg::Func(name.clone()),
             Tok::Str(s) => Arg::Str(s.clone()),
             Tok::Int(i) => Arg::Int(*i),
@@ -385,12 +397,12 @@ fn pipe_identifiers(p: &Pipe, out: &mut Vec<String>) {
     for cmd in &p.cmds {
         for a in cmd {
             match a {
-                Arg::Field(f) => out.extend(f.iter().cloned()),
-                Arg::Var(v, f) => {
+                Arg::Field(f, _) => out.extend(f.iter().cloned()),
+                Arg::Var(v, f, _) => {
                     out.push(v.clone());
                     out.extend(f.iter().cloned());
                 }
-                Arg::Sub(inner, f) => {
+                Arg::Sub(inner, f, _) => {
                     pipe_identifiers(inner, out);
                     out.extend(f.iter().cloned());
                 }
@@ -476,13 +488,13 @@ fn cut_pipe(p: &Pipe, cut: &mut bool) -> Option<Pipe> {
                 break;
             }
             match a {
-                Arg::Field(f) if f.iter().any(|x| x == "Response") => {
+                Arg::Field(f, _) if f.iter().any(|x| x == "Response") => {
                     *cut = true;
                     args.push(a.clone());
                 }
-                Arg::Sub(inner, chain) => {
+                Arg::Sub(inner, chain, at) => {
                     if let Some(inner) = cut_pipe(inner, cut) {
-                        args.push(Arg::Sub(Box::new(inner), chain.clone()));
+                        args.push(Arg::Sub(Box::new(inner), chain.clone(), *at));
                     }
                 }
                 _ => args.push(a.clone()),

@@ -184,13 +184,15 @@ fn functions_and_pipelines() {
 
 #[test]
 fn typescript_types() {
-    let d = json!({"P": {"type": "string", "enum": ["a", "b"]}, "Q": {"type": ["integer", "null"]}, "R": {"type": "array", "items": {"type": "number"}}});
+    let d = json!({"P": {"type": "string", "enum": ["a", "b"]}, "Q": {"type": ["integer", "null"]},
+        "R": {"type": "array", "items": {"type": "number"}}, "S": {"type": "object"},
+        "T": {"anyOf": [{"type": "boolean"}, {"type": "null"}]}, "U": {}});
     assert_eq!(
         run(
-            "{{ toTypeScriptType .P }}|{{ toTypeScriptType .Q }}|{{ toTypeScriptType .R }}",
+            "{{ toTypeScriptType .P }}|{{ toTypeScriptType .Q }}|{{ toTypeScriptType .R }}|{{ toTypeScriptType .S }}|{{ toTypeScriptType .T }}|{{ toTypeScriptType .U }}",
             d
         ),
-        "\"a\" | \"b\"|number | null|number[]"
+        "string|number | null|any[]|Record<string, any>|boolean | null|any"
     );
 }
 
