@@ -358,7 +358,7 @@ _rollama() {
             return 0
             ;;
         rollama__subcmd__pull)
-            opts="-h --help"
+            opts="-h --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -372,7 +372,7 @@ _rollama() {
             return 0
             ;;
         rollama__subcmd__push)
-            opts="-h --help"
+            opts="-h --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -400,7 +400,7 @@ _rollama() {
             return 0
             ;;
         rollama__subcmd__run)
-            opts="-h --keepalive --verbose --nowordwrap --format --think --hidethinking --help"
+            opts="-h --keepalive --verbose --nowordwrap --format --think --hidethinking --insecure --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

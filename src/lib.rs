@@ -14,6 +14,9 @@
 //! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner (slots, grammar-constrained
 //!   sampling, logprobs, a mean-pooled context made per embedding request), the runner process and
 //!   its protocol (`engine::process`), GGUF metadata, option mapping.
+//! - [`registry`]: pull and push over the registry protocol (ranged parallel downloads that
+//!   resume across server restarts, verified before visible; chunked uploads; the signed
+//!   bearer-token challenge with `~/.ollama/id_ed25519`), reporting progress as events.
 //! - [`sched`]: loaded runners, keep-alive, eviction, reloads, queue limit.
 //! - [`server`]: the axum router and one module per route family; `server::openai` translates
 //!   the `/v1` API to and from the native handlers, as Ollama's middleware does.
@@ -31,7 +34,10 @@
 //!   file around each decode, `engine::llama`): with OpenMP's spin-waiting workers, two contexts
 //!   decoding at once on the same cores collapse throughput, so several loaded models take
 //!   turns instead of oversubscribing the CPU.
-//! - Not built yet: `pull`, `push`, `/v1/responses`, CORS and Host-header checks, context shift (generation stops with `length` when
+//! - Pull keeps partial downloads across restarts (start-up pruning skips `-partial` files), and
+//!   hashes each blob before renaming it into place rather than after, as Ollama does; the
+//!   `verifying sha256 digest` status is still sent where Ollama sends it.
+//! - Not built yet: `/v1/responses`, CORS and Host-header checks, context shift (generation stops with `length` when
 //!   the context is full), quantization on create. See README.md.
 
 pub mod api;
@@ -41,6 +47,7 @@ pub mod engine;
 pub mod envconfig;
 pub mod gofmt;
 pub mod modelfile;
+pub mod registry;
 pub mod sched;
 pub mod server;
 pub mod store;

@@ -173,6 +173,20 @@ impl Client {
         self.stream("/api/create", req).await
     }
 
+    pub async fn pull(
+        &self,
+        req: &TransferRequest,
+    ) -> Result<Lines<ProgressResponse>, ClientError> {
+        self.stream("/api/pull", req).await
+    }
+
+    pub async fn push(
+        &self,
+        req: &TransferRequest,
+    ) -> Result<Lines<ProgressResponse>, ClientError> {
+        self.stream("/api/push", req).await
+    }
+
     pub async fn generate(
         &self,
         req: &GenerateRequest,

@@ -433,6 +433,39 @@ impl ProgressResponse {
     }
 }
 
+/// `POST /api/pull` and `POST /api/push` (`username` and `password` are accepted and ignored,
+/// as Ollama does).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TransferRequest {
+    #[serde(
+        default,
+        deserialize_with = "null_string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub model: String,
+    #[serde(
+        default,
+        deserialize_with = "null_string",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+}
+
+impl TransferRequest {
+    /// `model`, or the legacy `name`.
+    pub fn model_name(&self) -> &str {
+        if self.model.is_empty() {
+            &self.name
+        } else {
+            &self.model
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DeleteRequest {
     #[serde(

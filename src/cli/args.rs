@@ -32,9 +32,9 @@ pub enum Command {
     /// Stop a running model
     Stop(StopArgs),
     /// Pull a model from a registry
-    Pull(NotYet),
+    Pull(TransferArgs),
     /// Push a model to a registry
-    Push(NotYet),
+    Push(TransferArgs),
     /// List models
     #[command(visible_alias = "ls")]
     List(ListArgs),
@@ -111,6 +111,18 @@ pub struct RunArgs {
     /// Hide thinking output (if provided)
     #[arg(long)]
     pub hidethinking: bool,
+    /// Use an insecure registry (when the model must be pulled first)
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// Name of the model
+    pub model: String,
+    /// Use an insecure registry
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]
@@ -144,11 +156,4 @@ pub struct CpArgs {
     pub source: String,
     /// Name of the copy
     pub destination: String,
-}
-
-/// Arguments of a command that is not built yet: accepted so the command can say so.
-#[derive(Debug, Args)]
-pub struct NotYet {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
 }

@@ -9,6 +9,7 @@ pub mod create;
 pub mod display;
 pub mod format;
 pub mod list;
+pub mod progress;
 pub mod ps;
 pub mod repl;
 pub mod rm;
@@ -16,6 +17,7 @@ pub mod run;
 pub mod serve;
 pub mod show;
 pub mod stats;
+pub mod transfer;
 
 use crate::api::client::{Client, ClientError};
 use crate::envconfig::Config;
@@ -76,14 +78,6 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         let _ = Cli::command().print_help();
         return Ok(());
     };
-    let unbuilt = match &command {
-        Command::Pull(_) => Some("pull"),
-        Command::Push(_) => Some("push"),
-        _ => None,
-    };
-    if let Some(cmd) = unbuilt {
-        return Err(CliError(format!("'{cmd}' is not implemented yet")));
-    }
     if !matches!(command, Command::Serve) {
         heartbeat(&client).await?;
     }
@@ -97,7 +91,8 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
         Command::Ps(a) => ps::ps(&client, a).await,
         Command::Stop(a) => ps::stop(&client, a).await,
         Command::Cp(a) => cp::cp(&client, a).await,
-        Command::Pull(_) | Command::Push(_) => Ok(()),
+        Command::Pull(a) => transfer::pull(&client, &a.model, a.insecure).await,
+        Command::Push(a) => transfer::push(&client, &a.model, a.insecure).await,
     }
 }
 

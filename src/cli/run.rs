@@ -142,13 +142,21 @@ pub fn parse_keep_alive(s: &str) -> Result<KeepAlive, CliError> {
 
 pub async fn run(client: &Client, args: RunArgs, config: &Config) -> Result<(), CliError> {
     let opts = RunOptions::from_args(&args)?;
-    // Fails early, with the server's message, for a missing or invalid model.
-    client
-        .show(&ShowRequest {
-            model: args.model.clone(),
-            ..ShowRequest::default()
-        })
-        .await?;
+    // A model the server does not have is pulled first, as Ollama's `run` does; anything else
+    // (an invalid name) fails early with the server's message.
+    let show = ShowRequest {
+        model: args.model.clone(),
+        ..ShowRequest::default()
+    };
+    match client.show(&show).await {
+        Err(e) if e.status() == Some(404) => {
+            super::transfer::pull(client, &args.model, args.insecure).await?;
+            client.show(&show).await?;
+        }
+        other => {
+            other?;
+        }
+    }
 
     let mut prompts = args.prompt.clone();
     let mut interactive = true;

@@ -18,6 +18,7 @@ pub mod prompt;
 pub mod stream;
 pub mod thinking;
 pub mod tools;
+pub mod transfer;
 
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub store: Store,
     pub sched: Arc<Scheduler>,
     pub meta: MetaCache,
+    /// Blob downloads in flight, shared by the pulls that need them.
+    pub downloads: Arc<crate::registry::Downloads>,
 }
 
 pub type State = Arc<AppState>;
@@ -61,6 +64,7 @@ impl AppState {
             store,
             sched,
             meta: MetaCache::default(),
+            downloads: Arc::default(),
         }
     }
 
@@ -112,6 +116,8 @@ pub fn router(state: State) -> Router {
         .route("/v1/models/{*model}", get(openai::model))
         .route("/api/embeddings", post(embed::embeddings))
         .route("/api/create", post(create::create))
+        .route("/api/pull", post(transfer::pull))
+        .route("/api/push", post(transfer::push))
         .route(
             "/api/blobs/{digest}",
             head(blobs::head_blob).post(blobs::upload_blob),
@@ -133,6 +139,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             Ok(_) => {}
             Err(e) => tracing::warn!("skipping blob pruning: {e}"),
         }
+    }
+    // The identity registry token requests are signed with, made on first start as Ollama does.
+    if let Err(e) = crate::registry::auth::load_or_create(&config.home) {
+        tracing::warn!("couldn't create or read the registry key: {e}");
     }
     let addr = config.host.bind_addr();
     let listener = tokio::net::TcpListener::bind(&addr)

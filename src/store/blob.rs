@@ -134,6 +134,14 @@ impl BlobStore {
         Ok(true)
     }
 
+    /// Gives a complete file in the blobs directory, whose hash the caller has checked, its
+    /// blob name (synced first, 0644).
+    pub fn publish_file(&self, path: &Path, d: &Digest) -> io::Result<()> {
+        fs::File::open(path)?.sync_all()?;
+        set_blob_permissions(path);
+        fs::rename(path, self.path(d))
+    }
+
     /// Hashes a file on disk (used to re-verify blobs).
     pub fn hash_file(path: &Path) -> io::Result<Digest> {
         let mut f = fs::File::open(path)?;

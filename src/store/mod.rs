@@ -176,6 +176,61 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a pulled manifest for `name` exactly as the registry served it (the model's ID is
+    /// the sha256 of these bytes), after checking it parses and that every blob it names is
+    /// here. Returns how many blobs an older manifest of the name left unreferenced and were
+    /// removed (none when `keep_orphans`).
+    pub fn write_pulled(
+        &self,
+        name: &Name,
+        bytes: &[u8],
+        keep_orphans: bool,
+    ) -> Result<usize, StoreError> {
+        let name = self.resolve(name);
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::CorruptManifest {
+                path: name.to_string(),
+                msg: e.to_string(),
+            })?;
+        let old = self.read(&name)?;
+        let _g = self.guard();
+        for layer in manifest.all_layers() {
+            let present = Digest::parse(&layer.digest).is_ok_and(|d| self.blobs.exists(&d));
+            if !present {
+                return Err(StoreError::Io {
+                    context: format!("layer {}", layer.digest),
+                    source: io::Error::new(io::ErrorKind::NotFound, "blob does not exist"),
+                });
+            }
+        }
+        write_atomic(&self.manifest_path(&name), bytes)?;
+        let Some(old) = old.filter(|_| !keep_orphans) else {
+            return Ok(0);
+        };
+        let before = old
+            .manifest
+            .all_layers()
+            .filter(|l| Digest::parse(&l.digest).is_ok_and(|d| self.blobs.exists(&d)))
+            .count();
+        self.remove_orphaned_layers(&old.manifest);
+        let after = old
+            .manifest
+            .all_layers()
+            .filter(|l| Digest::parse(&l.digest).is_ok_and(|d| self.blobs.exists(&d)))
+            .count();
+        Ok(before - after)
+    }
+
+    /// The manifest file of `name` byte for byte (what a push sends).
+    pub fn manifest_bytes(&self, name: &Name) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.manifest_path(&self.resolve(name));
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(format!("read {}", path.display()))(e)),
+        }
+    }
+
     /// Every valid manifest in the store. Unreadable or corrupt ones are skipped with a warning.
     pub fn list(&self) -> Vec<StoredManifest> {
         let mut out = Vec::new();

@@ -277,7 +277,16 @@ impl Server {
         self.terminate();
     }
 
+    /// SIGKILL: the server gets no chance to clean up (a crash, or a power cut for its files).
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         // SIGTERM first so the server unloads and exits cleanly.
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

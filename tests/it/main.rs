@@ -16,6 +16,7 @@ mod generate;
 mod jinja;
 mod lifecycle;
 mod models;
+mod registry;
 mod repl;
 mod runner;
 mod sched;

@@ -7,16 +7,16 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// One tmux server (own socket) with one window running a command.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(name: &str, command: &str) -> Tmux {
+    pub(crate) fn start(name: &str, command: &str) -> Tmux {
         Tmux::start_sized(name, command, 160)
     }
 
-    fn start_sized(name: &str, command: &str, width: usize) -> Tmux {
+    pub(crate) fn start_sized(name: &str, command: &str, width: usize) -> Tmux {
         let socket = format!("rollama-it-{}-{name}", std::process::id());
         let width = width.to_string();
         let ok = Command::new("tmux")
@@ -60,7 +60,7 @@ impl Tmux {
     }
 
     /// The whole pane, scrollback included.
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args([
                 "-L",
@@ -79,7 +79,7 @@ impl Tmux {
     }
 
     /// The pane's rows as the terminal shows them (wrapped lines not joined).
-    fn rows(&self) -> Vec<String> {
+    pub(crate) fn rows(&self) -> Vec<String> {
         let out = Command::new("tmux")
             .args([
                 "-L",
@@ -99,7 +99,7 @@ impl Tmux {
             .collect()
     }
 
-    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let s = self.screen();
