@@ -167,7 +167,8 @@ impl Registry {
         Err(RegistryError::Unauthorized)
     }
 
-    fn same_host(&self, url: &Url) -> bool {
+    /// Whether `url` is on the registry's own host and port (where its token is sent).
+    pub fn same_host(&self, url: &Url) -> bool {
         url.host_str() == self.base.host_str()
             && url.port_or_known_default() == self.base.port_or_known_default()
     }

@@ -315,7 +315,7 @@ async fn direct_url(reg: &Registry, mut url: Url) -> Result<(Url, bool), Registr
             .and_then(|v| v.to_str().ok())
             .and_then(|l| url.join(l).ok())
             .ok_or_else(|| RegistryError::Invalid("redirect without a location".into()))?;
-        if next.host_str() != reg.base().host_str() {
+        if !reg.same_host(&next) {
             return Ok((next, false));
         }
         url = next;
@@ -400,15 +400,33 @@ async fn attempt(
     if let Ok(v) = format!("bytes={start}-{end}").parse() {
         headers.insert(header::RANGE, v);
     }
-    let resp = if authorized {
-        reg.send(Method::GET, url.clone(), headers, None).await?
-    } else {
-        reg.http()
-            .get(url.clone())
-            .headers(headers)
-            .send()
-            .await
-            .map_err(RegistryError::from)?
+    // A registry may redirect each blob request (to a CDN): followed here, with credentials
+    // only while on the registry's own host.
+    let (mut url, mut authorized) = (url.clone(), authorized);
+    let mut hops = 0;
+    let resp = loop {
+        let resp = if authorized {
+            reg.send(Method::GET, url.clone(), headers.clone(), None)
+                .await?
+        } else {
+            reg.http()
+                .get(url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(RegistryError::from)?
+        };
+        if !resp.status().is_redirection() || hops >= 10 {
+            break resp;
+        }
+        hops += 1;
+        url = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url.join(l).ok())
+            .ok_or_else(|| RegistryError::Invalid("redirect without a location".into()))?;
+        authorized = reg.same_host(&url);
     };
     let whole = start == 0 && end + 1 == job.total.load(Ordering::Relaxed);
     match resp.status() {

@@ -184,15 +184,26 @@ async fn upload(
     Ok(())
 }
 
-/// How many bytes an upload holds, from `GET <location>`'s `Range: 0-<last>`.
+/// How many bytes an upload holds, from `GET <location>`'s `Range: 0-<last>`. Distribution
+/// answers `0-0` both for nothing and for one byte; it is read as nothing (the resend of a whole
+/// chunk is then either right or refused, never silently short).
 async fn upload_offset(reg: &Registry, location: &Url) -> Option<u64> {
     let resp = reg
         .send(Method::GET, location.clone(), HeaderMap::new(), None)
         .await
         .ok()?;
     let range = resp.headers().get(header::RANGE)?.to_str().ok()?;
-    let (_, last) = range.split_once('-')?;
-    last.trim().parse::<u64>().ok().map(|l| l + 1)
+    parse_upload_range(range)
+}
+
+fn parse_upload_range(range: &str) -> Option<u64> {
+    let (first, last) = range.trim().trim_start_matches("bytes=").split_once('-')?;
+    let (first, last) = (first.parse::<u64>().ok()?, last.parse::<u64>().ok()?);
+    match (first, last) {
+        (0, 0) => Some(0),
+        (0, l) => Some(l + 1),
+        _ => None,
+    }
 }
 
 /// A body maker for `len` bytes of `path` from `start`, counting what is read into `sent`.
@@ -218,5 +229,19 @@ fn file_range(
             }
         });
         reqwest::Body::wrap_stream(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_upload_range;
+
+    #[test]
+    fn upload_ranges() {
+        assert_eq!(parse_upload_range("0-0"), Some(0));
+        assert_eq!(parse_upload_range("0-99"), Some(100));
+        assert_eq!(parse_upload_range("bytes=0-9"), Some(10));
+        assert_eq!(parse_upload_range("5-9"), None);
+        assert_eq!(parse_upload_range("junk"), None);
     }
 }

@@ -115,6 +115,12 @@ struct ProxyState {
     seen: Mutex<Vec<Seen>>,
     /// Response body bytes sent, by request path.
     served: Mutex<HashMap<String, u64>>,
+    /// This many blob GETs are cut off after 4 MB (the connection drops).
+    cut_gets: AtomicU64,
+    /// This many PATCH requests are answered 500 without reaching the registry.
+    fail_patches: AtomicU64,
+    /// Blob requests are redirected to the registry itself (another host:port, as a CDN is).
+    redirect_blobs: std::sync::atomic::AtomicBool,
 }
 
 /// An HTTP proxy in front of a registry, on its own thread and runtime.
@@ -134,6 +140,9 @@ impl Proxy {
             rate: AtomicU64::new(rate),
             seen: Mutex::new(Vec::new()),
             served: Mutex::new(HashMap::new()),
+            cut_gets: AtomicU64::new(0),
+            fail_patches: AtomicU64::new(0),
+            redirect_blobs: std::sync::atomic::AtomicBool::new(false),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app_state = Arc::clone(&state);
@@ -216,6 +225,24 @@ async fn forward(
             .and_then(|v| v.to_str().ok())
             .map(String::from),
     });
+    let take = |n: &AtomicU64| {
+        n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+    };
+    if method == "PATCH" && take(&s.fail_patches) {
+        return axum::response::Response::builder()
+            .status(500)
+            .body(axum::body::Body::from("injected failure"))
+            .unwrap();
+    }
+    if s.redirect_blobs.load(Ordering::SeqCst) && uri.path().contains("/blobs/sha256:") {
+        return axum::response::Response::builder()
+            .status(307)
+            .header("location", format!("{}{}", s.upstream, uri.path()))
+            .body(axum::body::Body::empty())
+            .unwrap();
+    }
+    let cut = method == "GET" && uri.path().contains("/blobs/sha256:") && take(&s.cut_gets);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -226,10 +253,10 @@ async fn forward(
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
     let mut rb = client.request(method, target).body(body);
+    // The Host header goes along, so the absolute upload URLs the registry answers with point
+    // back at the proxy.
     for (k, v) in &headers {
-        if k != "host" {
-            rb = rb.header(k, v);
-        }
+        rb = rb.header(k, v);
     }
     let resp = match rb.send().await {
         Ok(r) => r,
@@ -248,20 +275,32 @@ async fn forward(
     }
     let path = uri.path().to_string();
     let st = Arc::clone(&s);
-    let stream = resp.bytes_stream().then(move |chunk| {
-        let st = Arc::clone(&st);
-        let path = path.clone();
-        async move {
-            if let Ok(c) = &chunk {
-                let rate = st.rate.load(Ordering::Relaxed);
-                if rate > 0 {
-                    tokio::time::sleep(Duration::from_secs_f64(c.len() as f64 / rate as f64)).await;
-                }
-                *st.served.lock().unwrap().entry(path).or_default() += c.len() as u64;
+    let mut sent = 0usize;
+    let stream = resp
+        .bytes_stream()
+        .map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            sent += chunk.len();
+            if cut && sent > 4_000_000 {
+                return Err(std::io::Error::other("injected cut"));
             }
-            chunk
-        }
-    });
+            Ok(chunk)
+        })
+        .then(move |chunk| {
+            let st = Arc::clone(&st);
+            let path = path.clone();
+            async move {
+                if let Ok(c) = &chunk {
+                    let rate = st.rate.load(Ordering::Relaxed);
+                    if rate > 0 {
+                        tokio::time::sleep(Duration::from_secs_f64(c.len() as f64 / rate as f64))
+                            .await;
+                    }
+                    *st.served.lock().unwrap().entry(path).or_default() += c.len() as u64;
+                }
+                chunk
+            }
+        });
     out.body(axum::body::Body::from_stream(stream)).unwrap()
 }
 
@@ -1055,5 +1094,83 @@ fn pull_and_push_draw_ollamas_progress_bars_in_a_terminal() {
             "EXIT=0"
         ],
         "{rows:#?}"
+    );
+}
+
+#[test]
+fn failed_transfers_are_retried() {
+    let reg = DockerRegistry::start();
+    let (source, name) = pushed(&reg.host());
+    let (_, model_hex) = fixture_manifest();
+    let proxy = Proxy::start(reg.port, 0);
+    let via_proxy = name.replace(&reg.host(), &proxy.host());
+
+    // Two ranged downloads drop their connection after 4 MB: those parts are fetched again
+    // from where they stopped, and the pull succeeds.
+    proxy.state.cut_gets.store(2, Ordering::SeqCst);
+    let s = Server::start_empty();
+    let out = s.cli(&["pull", "--insecure", &via_proxy]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        proxy.state.cut_gets.load(Ordering::SeqCst),
+        0,
+        "both cuts happened"
+    );
+    assert_eq!(
+        s.log_text().matches("failed: ").count(),
+        2,
+        "{}",
+        s.log_text()
+    );
+    let blob = s.models.join(format!("blobs/sha256-{model_hex}"));
+    assert_eq!(sha256_file(&blob), model_hex);
+    let gets = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(&model_hex))
+        .count();
+    assert_eq!(gets, 3 + 2, "three parts, two of them asked again");
+
+    // A chunk upload that fails is sent again, from where the registry says the upload is.
+    proxy.state.fail_patches.store(1, Ordering::SeqCst);
+    let again = format!("{}/test/again:latest", proxy.host());
+    let out = source.cli(&["cp", MODEL, &again]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = source.cli(&["push", "--insecure", &again]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(proxy.state.fail_patches.load(Ordering::SeqCst), 0);
+    assert!(
+        source
+            .log_text()
+            .contains("upload at 0 failed: 500: injected failure, retrying"),
+        "{}",
+        source.log_text()
+    );
+    let back = Server::start_empty();
+    let out = back.cli(&["pull", "--insecure", &format!("{}/test/again", reg.host())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn blobs_redirected_to_another_host_come_from_there() {
+    let reg = DockerRegistry::start();
+    let (_source, name) = pushed(&reg.host());
+    let (_, model_hex) = fixture_manifest();
+    let proxy = Proxy::start(reg.port, 0);
+    proxy.state.redirect_blobs.store(true, Ordering::SeqCst);
+    let via_proxy = name.replace(&reg.host(), &proxy.host());
+    let s = Server::start_empty();
+    let out = s.cli(&["pull", "--insecure", &via_proxy]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let blob = s.models.join(format!("blobs/sha256-{model_hex}"));
+    assert_eq!(sha256_file(&blob), model_hex);
+    assert_eq!(
+        proxy.served(&model_hex),
+        0,
+        "the bytes came from the other host"
+    );
+    assert!(
+        proxy.seen().iter().any(|r| r.path.ends_with(&model_hex)),
+        "the registry was asked first"
     );
 }
