@@ -44,6 +44,16 @@ impl From<reqwest::Error> for ClientError {
     }
 }
 
+/// `rollama/<version> (<arch> <os>)`, what rollama's HTTP clients say they are.
+pub fn user_agent() -> String {
+    format!(
+        "rollama/{} ({} {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
+}
+
 /// A stream of decoded NDJSON objects.
 pub type Lines<T> = Pin<Box<dyn Stream<Item = Result<T, ClientError>> + Send>>;
 
@@ -57,12 +67,7 @@ impl Client {
     /// A client for the server at `base` (`http://127.0.0.1:11434`).
     pub fn new(base: impl Into<String>) -> Client {
         let http = reqwest::Client::builder()
-            .user_agent(format!(
-                "rollama/{} ({} {})",
-                env!("CARGO_PKG_VERSION"),
-                std::env::consts::ARCH,
-                std::env::consts::OS
-            ))
+            .user_agent(user_agent())
             .build()
             .unwrap_or_default();
         Client {

@@ -38,12 +38,7 @@ impl Registry {
         let base = Url::parse(&format!("{scheme}://{}/", name.host))
             .map_err(|e| RegistryError::Invalid(format!("invalid registry host: {e}")))?;
         let http = reqwest::Client::builder()
-            .user_agent(format!(
-                "rollama/{} ({} {})",
-                env!("CARGO_PKG_VERSION"),
-                std::env::consts::ARCH,
-                std::env::consts::OS
-            ))
+            .user_agent(crate::api::client::user_agent())
             // Redirects are followed by hand: only within the registry's host (see
             // `download::direct_url`).
             .redirect(reqwest::redirect::Policy::none())

@@ -123,18 +123,58 @@ struct ProxyState {
     redirect_blobs: std::sync::atomic::AtomicBool,
 }
 
-/// An HTTP proxy in front of a registry, on its own thread and runtime.
+/// An axum app served on a loopback port from its own thread and runtime (the tests around it
+/// block); stopped when dropped.
+struct Background {
+    port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Background {
+    fn serve(app: axum::Router) -> Background {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        Background {
+            port,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// An HTTP proxy in front of a registry.
 struct Proxy {
     port: u16,
     state: Arc<ProxyState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _server: Background,
 }
 
 impl Proxy {
     fn start(upstream_port: u16, rate: u64) -> Proxy {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(ProxyState {
             upstream: format!("http://127.0.0.1:{upstream_port}"),
             rate: AtomicU64::new(rate),
@@ -144,28 +184,15 @@ impl Proxy {
             fail_patches: AtomicU64::new(0),
             redirect_blobs: std::sync::atomic::AtomicBool::new(false),
         });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app_state = Arc::clone(&state);
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(forward).with_state(app_state);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
+        let server = Background::serve(
+            axum::Router::new()
+                .fallback(forward)
+                .with_state(Arc::clone(&state)),
+        );
         Proxy {
-            port,
+            port: server.port,
             state,
-            stop: Some(stop),
+            _server: server,
         }
     }
 
@@ -195,14 +222,6 @@ impl Proxy {
             .filter(|(p, _)| p.ends_with(path_suffix))
             .map(|(_, n)| n)
             .sum()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
     }
 }
 
@@ -821,11 +840,12 @@ async fn unknown_models_and_bad_names_fail_cleanly() {
 struct AuthRegistry {
     port: u16,
     state: Arc<AuthState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _server: Background,
 }
 
 struct AuthState {
-    port: u16,
+    /// Where the stand-in listens (the realm it names, the URL signatures cover).
+    port: std::sync::OnceLock<u16>,
     /// base64 of the server's public key blob, from its `id_ed25519.pub`.
     key: String,
     manifest: Vec<u8>,
@@ -848,47 +868,23 @@ impl AuthRegistry {
         }))
         .unwrap();
         let blobs = HashMap::from([(d(&model), model), (d(&config), config)]);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(AuthState {
-            port,
+            port: std::sync::OnceLock::new(),
             key,
             manifest,
             blobs,
             token_requests: Mutex::new(Vec::new()),
         });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app_state = Arc::clone(&state);
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new()
-                    .fallback(auth_registry)
-                    .with_state(app_state);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
+        let server = Background::serve(
+            axum::Router::new()
+                .fallback(auth_registry)
+                .with_state(Arc::clone(&state)),
+        );
+        let _ = state.port.set(server.port);
         AuthRegistry {
-            port,
+            port: server.port,
             state,
-            stop: Some(stop),
-        }
-    }
-}
-
-impl Drop for AuthRegistry {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            _server: server,
         }
     }
 }
@@ -910,7 +906,11 @@ async fn auth_registry(
     };
     if path == "/token" {
         // Verify Ollama's signature: "<key>:<sig>" over "GET,<url>,<base64(hex(sha256("")))>".
-        let url = format!("http://127.0.0.1:{}{}", s.port, req.uri());
+        let url = format!(
+            "http://127.0.0.1:{}{}",
+            s.port.get().copied().unwrap_or(0),
+            req.uri()
+        );
         s.token_requests.lock().unwrap().push(url.clone());
         let auth = header("authorization");
         let Some((key, sig)) = auth.split_once(':') else {
@@ -945,7 +945,10 @@ async fn auth_registry(
     let realm = if path.starts_with("/v2/auth/evil/") {
         "http://evil.example/token".to_string()
     } else {
-        format!("http://127.0.0.1:{}/token", s.port)
+        format!(
+            "http://127.0.0.1:{}/token",
+            s.port.get().copied().unwrap_or(0)
+        )
     };
     if header("authorization") != "Bearer good-token" {
         return (
