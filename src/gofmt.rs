@@ -23,6 +23,23 @@ pub fn float(f: f64) -> String {
     format!("{f}")
 }
 
+/// `encoding/json`'s float64: plain decimal digits for 1e-6 <= |f| < 1e21, else exponent form
+/// with a sign and no zero padding of a negative exponent (`1e+21`, `1e-7`).
+pub fn json_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return format!("{f}");
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < 0 {
+        format!("{mantissa}e{exp}")
+    } else {
+        go_exponent(mantissa, exp)
+    }
+}
+
 fn go_exponent(mantissa: &str, exp: i32) -> String {
     let sign = if exp < 0 { '-' } else { '+' };
     format!("{mantissa}e{sign}{:02}", exp.abs())
@@ -112,6 +129,16 @@ pub fn human_number(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_floats_like_encoding_json() {
+        assert_eq!(json_float(3.0), "3");
+        assert_eq!(json_float(1_000_000.0), "1000000");
+        assert_eq!(json_float(0.5), "0.5");
+        assert_eq!(json_float(1e21), "1e+21");
+        assert_eq!(json_float(1.5e-7), "1.5e-7");
+        assert_eq!(json_float(0.0), "0");
+    }
 
     #[test]
     fn floats_like_go() {

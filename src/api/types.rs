@@ -456,14 +456,14 @@ pub struct TransferRequest {
 }
 
 impl TransferRequest {
-    /// `model`, or the legacy `name`.
     pub fn model_name(&self) -> &str {
-        if self.model.is_empty() {
-            &self.name
-        } else {
-            &self.model
-        }
+        model_or_name(&self.model, &self.name)
     }
+}
+
+/// A request's model: `model`, or the legacy `name` when `model` is empty.
+pub fn model_or_name<'a>(model: &'a str, name: &'a str) -> &'a str {
+    if model.is_empty() { name } else { model }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

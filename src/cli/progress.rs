@@ -12,6 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, P
 
 use super::format::human_bytes;
 use crate::api::types::ProgressResponse;
+use crate::duration::format_go_duration;
 
 pub struct Progress {
     draw: Option<MultiProgress>,
@@ -146,7 +147,8 @@ fn bar_style() -> ProgressStyle {
             let rate = s.per_sec();
             let left = s.len().unwrap_or(0).saturating_sub(s.pos());
             if rate > 0.0 && rate.is_finite() {
-                let _ = write!(w, "  {:>6}", go_seconds((left as f64 / rate) as u64));
+                let secs = Duration::from_secs((left as f64 / rate) as u64);
+                let _ = write!(w, "  {:>6}", format_go_duration(secs));
             } else {
                 let _ = write!(w, "{:8}", "");
             }
@@ -171,25 +173,16 @@ fn done_style(prefix: &str) -> ProgressStyle {
     })
 }
 
-/// A whole number of seconds as Go's `time.Duration` prints it: `45s`, `1m30s`, `2h0m5s`.
-fn go_seconds(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn eta_reads_like_go_durations() {
-        assert_eq!(go_seconds(0), "0s");
-        assert_eq!(go_seconds(45), "45s");
-        assert_eq!(go_seconds(90), "1m30s");
-        assert_eq!(go_seconds(7205), "2h0m5s");
+        let s = |n| format_go_duration(Duration::from_secs(n));
+        assert_eq!(s(0), "0s");
+        assert_eq!(s(45), "45s");
+        assert_eq!(s(90), "1m30s");
+        assert_eq!(s(7205), "2h0m5s");
     }
 }

@@ -309,18 +309,22 @@ async fn direct_url(reg: &Registry, mut url: Url) -> Result<(Url, bool), Registr
         if !resp.status().is_redirection() {
             return Ok((url, true));
         }
-        let next = resp
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| url.join(l).ok())
-            .ok_or_else(|| RegistryError::Invalid("redirect without a location".into()))?;
+        let next = redirect_target(&resp, &url)?;
         if !reg.same_host(&next) {
             return Ok((next, false));
         }
         url = next;
     }
     Err(RegistryError::Invalid("too many redirects".into()))
+}
+
+/// Where a redirect response points, resolved against the URL it answered.
+fn redirect_target(resp: &reqwest::Response, from: &Url) -> Result<Url, RegistryError> {
+    resp.headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| from.join(l).ok())
+        .ok_or_else(|| RegistryError::Invalid("redirect without a location".into()))
 }
 
 enum Attempt {
@@ -420,12 +424,7 @@ async fn attempt(
             break resp;
         }
         hops += 1;
-        url = resp
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| url.join(l).ok())
-            .ok_or_else(|| RegistryError::Invalid("redirect without a location".into()))?;
+        url = redirect_target(&resp, &url)?;
         authorized = reg.same_host(&url);
     };
     let whole = start == 0 && end + 1 == job.total.load(Ordering::Relaxed);

@@ -71,8 +71,7 @@ pub async fn pull(
     // stream says so.
     progress(ProgressResponse::status("verifying sha256 digest"));
     progress(ProgressResponse::status("writing manifest"));
-    let store = ctx.store;
-    let removed = store.write_pulled(name, &bytes, ctx.keep_orphans)?;
+    let removed = ctx.store.write_pulled(name, &bytes, ctx.keep_orphans)?;
     if removed > 0 {
         progress(ProgressResponse::status("removing unused layers"));
     }

@@ -34,10 +34,6 @@ pub async fn push(
         .store
         .read(name)?
         .ok_or_else(|| RegistryError::ModelNotFound(name.display_shortest()))?;
-    let bytes = ctx
-        .store
-        .manifest_bytes(&stored.name)?
-        .ok_or_else(|| RegistryError::ModelNotFound(name.display_shortest()))?;
     let reg = Registry::new(name, ctx.insecure, ctx.home)?;
     for layer in stored
         .manifest
@@ -53,7 +49,7 @@ pub async fn push(
         header::CONTENT_TYPE,
         HeaderValue::from_static(MEDIA_TYPE_MANIFEST),
     );
-    let body = bytes::Bytes::from(bytes);
+    let body = bytes::Bytes::from(stored.bytes);
     let make = move || reqwest::Body::from(body.clone());
     reg.send(Method::PUT, reg.manifest_url(&name.tag)?, h, Some(&make))
         .await?;
@@ -71,7 +67,6 @@ async fn upload(
     let digest = Digest::parse(&layer.digest)
         .map_err(|_| RegistryError::Invalid(format!("invalid digest {}", layer.digest)))?;
     let path = blobs.path(&digest);
-    let path = path.as_path();
     let total = layer.size;
     let line = |completed: u64| ProgressResponse {
         status: format!("pushing {}", digest.short()),
@@ -129,7 +124,7 @@ async fn upload(
         let mut tries = 0;
         while next <= end {
             let sent = Arc::new(AtomicU64::new(0));
-            let body = file_range(path.to_path_buf(), next, end + 1 - next, Arc::clone(&sent));
+            let body = file_range(path.clone(), next, end + 1 - next, Arc::clone(&sent));
             let mut h = HeaderMap::new();
             h.insert(
                 header::CONTENT_TYPE,

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ApiError, ApiJson};
 use super::{AppState, prompt, stream};
-use crate::api::types::{CreateRequest, ProgressResponse};
+use crate::api::types::{CreateRequest, ProgressResponse, model_or_name};
 use crate::engine::gguf::{Gguf, human_number};
 use crate::store::digest::Digest;
 use crate::store::manifest::*;
@@ -27,12 +27,7 @@ pub async fn create(
     State(state): State<super::State>,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<Response, ApiError> {
-    let raw_name = if req.model.is_empty() {
-        req.name.clone()
-    } else {
-        req.model.clone()
-    };
-    let name = Name::parse(&raw_name)?;
+    let name = Name::parse(model_or_name(&req.model, &req.name))?;
     let streaming = req.stream.unwrap_or(true);
     let state2 = state.clone();
     // Validation and layer building read and write files: off the async runtime.

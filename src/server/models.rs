@@ -10,7 +10,7 @@ use super::prompt::{self, ChatTemplate};
 use super::{AppState, VERSION};
 use crate::api::types::{
     CopyRequest, DeleteRequest, ListModel, ListResponse, ModelDetails, ProcessModel,
-    ProcessResponse, ShowRequest, ShowResponse, Tensor, VersionResponse, go_time,
+    ProcessResponse, ShowRequest, ShowResponse, Tensor, VersionResponse, go_time, model_or_name,
 };
 use crate::duration::KeepAlive;
 use crate::engine::gguf::Gguf;
@@ -93,11 +93,7 @@ pub async fn show(
     State(state): State<super::State>,
     ApiJson(req): ApiJson<ShowRequest>,
 ) -> Result<axum::Json<ShowResponse>, ApiError> {
-    let name = if req.model.is_empty() {
-        req.name.clone()
-    } else {
-        req.model.clone()
-    };
+    let name = model_or_name(&req.model, &req.name).to_string();
     if name.is_empty() {
         return Err(ApiError::bad_request("model is required"));
     }
@@ -293,11 +289,7 @@ pub async fn delete(
     State(state): State<super::State>,
     ApiJson(req): ApiJson<DeleteRequest>,
 ) -> Result<Response, ApiError> {
-    let name = if req.model.is_empty() {
-        req.name
-    } else {
-        req.model
-    };
+    let name = model_or_name(&req.model, &req.name).to_string();
     let parsed = Name::parse(&name)
         .map_err(|_| ApiError::bad_request(format!("name \"{name}\" is invalid")))?;
     tokio::task::spawn_blocking(move || {

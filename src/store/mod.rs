@@ -52,6 +52,8 @@ pub struct StoredManifest {
     /// sha256 hex of the manifest file's bytes: the model's ID.
     pub digest: String,
     pub modified: SystemTime,
+    /// The file byte for byte (what a copy writes and a push sends).
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -139,6 +141,16 @@ impl Store {
     /// Writes `manifest` for `name` atomically. Every blob it references must exist; checked
     /// under the store lock so a concurrent delete cannot remove one in between.
     pub fn write(&self, name: &Name, manifest: &Manifest) -> Result<(), StoreError> {
+        self.write_checked(name, manifest, &manifest.to_bytes())
+    }
+
+    /// Writes `bytes`, which are `manifest`, as [`Store::write`] describes.
+    fn write_checked(
+        &self,
+        name: &Name,
+        manifest: &Manifest,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
         let _g = self.guard();
         for layer in manifest.all_layers() {
             let d = Digest::parse(&layer.digest).map_err(|_| StoreError::CorruptManifest {
@@ -152,8 +164,7 @@ impl Store {
                 });
             }
         }
-        let path = self.manifest_path(name);
-        write_atomic(&path, &manifest.to_bytes())
+        write_atomic(&self.manifest_path(name), bytes)
     }
 
     /// Writes `manifest` for `name` like [`Store::write`]; when that replaces an older manifest,
@@ -164,16 +175,8 @@ impl Store {
         manifest: &Manifest,
         keep_orphans: bool,
     ) -> Result<(), StoreError> {
-        let name = self.resolve(name);
-        let old = self.read(&name)?;
-        self.write(&name, manifest)?;
-        if let Some(old) = old
-            && !keep_orphans
-        {
-            let _g = self.guard();
-            self.remove_orphaned_layers(&old.manifest);
-        }
-        Ok(())
+        self.replace(name, manifest, &manifest.to_bytes(), keep_orphans)
+            .map(|_| ())
     }
 
     /// Writes a pulled manifest for `name` exactly as the registry served it (the model's ID is
@@ -186,48 +189,32 @@ impl Store {
         bytes: &[u8],
         keep_orphans: bool,
     ) -> Result<usize, StoreError> {
-        let name = self.resolve(name);
         let manifest: Manifest =
             serde_json::from_slice(bytes).map_err(|e| StoreError::CorruptManifest {
                 path: name.to_string(),
                 msg: e.to_string(),
             })?;
-        let old = self.read(&name)?;
-        let _g = self.guard();
-        for layer in manifest.all_layers() {
-            let present = Digest::parse(&layer.digest).is_ok_and(|d| self.blobs.exists(&d));
-            if !present {
-                return Err(StoreError::Io {
-                    context: format!("layer {}", layer.digest),
-                    source: io::Error::new(io::ErrorKind::NotFound, "blob does not exist"),
-                });
-            }
-        }
-        write_atomic(&self.manifest_path(&name), bytes)?;
-        let Some(old) = old.filter(|_| !keep_orphans) else {
-            return Ok(0);
-        };
-        let before = old
-            .manifest
-            .all_layers()
-            .filter(|l| Digest::parse(&l.digest).is_ok_and(|d| self.blobs.exists(&d)))
-            .count();
-        self.remove_orphaned_layers(&old.manifest);
-        let after = old
-            .manifest
-            .all_layers()
-            .filter(|l| Digest::parse(&l.digest).is_ok_and(|d| self.blobs.exists(&d)))
-            .count();
-        Ok(before - after)
+        self.replace(name, &manifest, bytes, keep_orphans)
     }
 
-    /// The manifest file of `name` byte for byte (what a push sends).
-    pub fn manifest_bytes(&self, name: &Name) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = self.manifest_path(&self.resolve(name));
-        match fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(format!("read {}", path.display()))(e)),
+    /// [`Store::write_checked`] under the name's existing spelling, then the removal of what the
+    /// manifest it replaced leaves unreferenced; returns how many blobs went.
+    fn replace(
+        &self,
+        name: &Name,
+        manifest: &Manifest,
+        bytes: &[u8],
+        keep_orphans: bool,
+    ) -> Result<usize, StoreError> {
+        let name = self.resolve(name);
+        let old = self.read(&name)?;
+        self.write_checked(&name, manifest, bytes)?;
+        match old {
+            Some(old) if !keep_orphans => {
+                let _g = self.guard();
+                Ok(self.remove_orphaned_layers(&old.manifest))
+            }
+            _ => Ok(0),
         }
     }
 
@@ -257,10 +244,8 @@ impl Store {
         if dst.eq_fold(&src.name) {
             return Ok(());
         }
-        let bytes = fs::read(self.manifest_path(&src.name))
-            .map_err(io_err(format!("read {}", src.name)))?;
         let _g = self.guard();
-        write_atomic(&self.manifest_path(&dst), &bytes)
+        write_atomic(&self.manifest_path(&dst), &src.bytes)
     }
 
     /// Removes the manifest of `name`, its now-empty directories, and every blob it referenced
@@ -274,19 +259,24 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the blobs of `manifest` that no manifest on disk references. Call with the lock.
-    fn remove_orphaned_layers(&self, manifest: &Manifest) {
+    /// Deletes the blobs of `manifest` that no manifest on disk references; returns how many.
+    /// Call with the lock.
+    fn remove_orphaned_layers(&self, manifest: &Manifest) -> usize {
         let still_used = self.referenced();
+        let mut removed = 0;
         for layer in manifest.all_layers() {
             let Ok(d) = Digest::parse(&layer.digest) else {
                 continue;
             };
-            if !still_used.contains(&d)
-                && let Err(e) = self.blobs.remove(&d)
-            {
-                tracing::warn!("couldn't remove blob {d}: {e}");
+            if still_used.contains(&d) || !self.blobs.exists(&d) {
+                continue;
+            }
+            match self.blobs.remove(&d) {
+                Ok(()) => removed += 1,
+                Err(e) => tracing::warn!("couldn't remove blob {d}: {e}"),
             }
         }
+        removed
     }
 
     /// Digests referenced by any manifest on disk.
@@ -364,6 +354,7 @@ fn parse_manifest(
         manifest,
         digest: Digest::of(bytes).hex().to_string(),
         modified,
+        bytes: bytes.to_vec(),
     })
 }
 

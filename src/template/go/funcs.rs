@@ -66,7 +66,7 @@ fn write_json(out: &mut String, v: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()) {
-            Some(f) => out.push_str(&json_float(f)),
+            Some(f) => out.push_str(&gofmt::json_float(f)),
             None => out.push_str(&n.to_string()),
         },
         Value::String(s) => write_json_string(out, s),
@@ -114,21 +114,6 @@ fn write_json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
-}
-
-/// `encoding/json`'s float64: plain decimal digits for 1e-6 <= |f| < 1e21, else exponent form
-/// with a sign and no zero padding of a negative exponent.
-fn json_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
-        return format!("{f}");
-    }
-    let sci = format!("{f:e}");
-    match sci.split_once('e') {
-        Some((mantissa, exp)) if exp.starts_with('-') => format!("{mantissa}e{exp}"),
-        Some((mantissa, exp)) => format!("{mantissa}e+{exp:0>2}"),
-        None => sci,
-    }
 }
 
 /// Every function name [`call`] knows (plus `and`/`or`, evaluated lazily by the executor).

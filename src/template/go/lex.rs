@@ -19,15 +19,38 @@ pub enum Item {
 /// A source position as Go's template errors print it: line (from 1) and byte column (from 0).
 pub type At = (usize, usize);
 
-/// The position of byte `offset` of `src`.
-fn position(src: &str, offset: usize) -> At {
-    let before = &src[..offset];
-    let line = 1 + before.matches('\n').count();
-    let col = match before.rfind('\n') {
-        Some(nl) => offset - nl - 1,
-        None => offset,
-    };
-    (line, col)
+/// Positions of byte offsets of one source, handed out in increasing order and counted from
+/// where the last one stopped, so lexing stays linear in the template's length.
+struct Positions<'s> {
+    src: &'s str,
+    offset: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl<'s> Positions<'s> {
+    fn new(src: &'s str) -> Positions<'s> {
+        Positions {
+            src,
+            offset: 0,
+            line: 1,
+            line_start: 0,
+        }
+    }
+
+    fn at(&mut self, offset: usize) -> At {
+        if offset < self.offset {
+            *self = Positions::new(self.src);
+        }
+        for (i, b) in self.src.as_bytes()[self.offset..offset].iter().enumerate() {
+            if *b == b'\n' {
+                self.line += 1;
+                self.line_start = self.offset + i + 1;
+            }
+        }
+        self.offset = offset;
+        (self.line, offset - self.line_start)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +79,7 @@ pub enum Tok {
 
 pub fn lex(src: &str) -> Result<Vec<Item>, Error> {
     let mut items: Vec<Item> = Vec::new();
+    let mut positions = Positions::new(src);
     let mut rest = src;
     let mut line = 1;
     let mut trim_next_text = false;
@@ -114,7 +138,7 @@ pub fn lex(src: &str) -> Result<Vec<Item>, Error> {
                 return Err(Error::parse(action_line, "unclosed action"));
             }
             let (tok, r) = next_token(body, action_line, tokens.last())?;
-            at.push(position(src, src.len() - body.len()));
+            at.push(positions.at(src.len() - body.len()));
             tokens.push(tok);
             body = r;
         }
