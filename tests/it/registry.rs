@@ -370,15 +370,44 @@ fn sha256_file(path: &Path) -> String {
     hex::encode(h.finalize())
 }
 
-/// A server holding the test model, pushed to `reg` as `<reg>/test/gemma:latest`.
-fn pushed(reg_host: &str) -> (Server, String) {
+/// A server holding the test model, pushed to `reg` as `<reg>/test/gemma:latest`, and what
+/// the push printed.
+fn pushed(reg_host: &str) -> (Server, String, std::process::Output) {
     let s = Server::start();
     let name = format!("{reg_host}/test/gemma:latest");
     let out = s.cli(&["cp", MODEL, &name]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = s.cli(&["push", "--insecure", &name]);
     assert!(out.status.success(), "push: {}", stderr(&out));
-    (s, name)
+    (s, name, out)
+}
+
+/// The test model pushed to a registry (by `source`, as `name`), with a proxy in front of it
+/// (`rate` bytes per second per response, 0 for no limit) and the name through the proxy.
+struct Proxied {
+    reg: DockerRegistry,
+    source: Server,
+    name: String,
+    /// The GGUF layer's digest, hex.
+    model_hex: String,
+    proxy: Proxy,
+    via_proxy: String,
+}
+
+fn pushed_behind_proxy(rate: u64) -> Proxied {
+    let reg = DockerRegistry::start();
+    let (source, name, _) = pushed(&reg.host());
+    let (_, model_hex) = fixture_manifest();
+    let proxy = Proxy::start(reg.port, rate);
+    let via_proxy = name.replace(&reg.host(), &proxy.host());
+    Proxied {
+        reg,
+        source,
+        name,
+        model_hex,
+        proxy,
+        via_proxy,
+    }
 }
 
 fn manifest_file(models: &Path, name: &str) -> PathBuf {
@@ -390,12 +419,7 @@ fn manifest_file(models: &Path, name: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 async fn push_then_pull_gives_back_the_same_bytes_and_a_working_model() {
     let reg = DockerRegistry::start();
-    let s = Server::start();
-    let name = format!("{}/test/gemma:latest", reg.host());
-    let out = s.cli(&["cp", MODEL, &name]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = s.cli(&["push", "--insecure", &name]);
-    assert!(out.status.success(), "push: {}", stderr(&out));
+    let (s, name, out) = pushed(&reg.host());
     let (manifest, model_hex) = fixture_manifest();
     let log = stderr(&out);
     for line in [
@@ -564,12 +588,15 @@ fn part_states(models: &Path, hex: &str) -> Vec<(u64, u64, u64)> {
 
 #[test]
 fn a_pull_killed_midway_resumes_after_a_restart() {
-    let reg = DockerRegistry::start();
-    let (_source, name) = pushed(&reg.host());
-    let (_, model_hex) = fixture_manifest();
     // 20 MB/s per ranged request: the 53 MB last part ends well before the two 100 MB ones.
-    let proxy = Proxy::start(reg.port, 20_000_000);
-    let via_proxy = name.replace(&reg.host(), &proxy.host());
+    let Proxied {
+        reg: _reg,
+        source: _source,
+        model_hex,
+        proxy,
+        via_proxy,
+        ..
+    } = pushed_behind_proxy(20_000_000);
 
     let dir = tempdir();
     let models = dir.path().join("models");
@@ -682,11 +709,14 @@ async fn timed_pull(url: String, name: String) -> Vec<(Instant, Value)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_pulls_share_one_download() {
-    let reg = DockerRegistry::start();
-    let (_source, name) = pushed(&reg.host());
-    let (_, model_hex) = fixture_manifest();
-    let proxy = Proxy::start(reg.port, 60_000_000);
-    let via_proxy = name.replace(&reg.host(), &proxy.host());
+    let Proxied {
+        reg: _reg,
+        source: _source,
+        model_hex,
+        proxy,
+        via_proxy,
+        ..
+    } = pushed_behind_proxy(60_000_000);
     let s = Server::start_empty();
     let first = tokio::spawn(timed_pull(s.url("/api/pull"), via_proxy.clone()));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -717,7 +747,7 @@ async fn concurrent_pulls_share_one_download() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_registry_blob_fails_the_pull_and_leaves_nothing() {
     let reg = DockerRegistry::start();
-    let (_source, name) = pushed(&reg.host());
+    let (_source, name, _) = pushed(&reg.host());
     let (manifest, _) = fixture_manifest();
     // The template layer: same length, one byte changed.
     let m: Value = serde_json::from_slice(&manifest).unwrap();
@@ -1026,12 +1056,15 @@ fn the_bearer_challenge_is_answered_with_the_servers_signed_key() {
 #[test]
 fn pull_and_push_draw_ollamas_progress_bars_in_a_terminal() {
     use crate::repl::Tmux;
-    let reg = DockerRegistry::start();
-    let (source, name) = pushed(&reg.host());
-    let (_, model_hex) = fixture_manifest();
+    let Proxied {
+        reg: _reg,
+        source,
+        name,
+        model_hex,
+        proxy: _proxy,
+        via_proxy,
+    } = pushed_behind_proxy(25_000_000);
     let short = &model_hex[..12];
-    let proxy = Proxy::start(reg.port, 25_000_000);
-    let via_proxy = name.replace(&reg.host(), &proxy.host());
     let s = Server::start_empty();
     let command = format!(
         "env OLLAMA_HOST={} HOME={} TERM=xterm {BIN} pull --insecure {via_proxy}; echo EXIT=$?; sleep 600",
@@ -1102,11 +1135,14 @@ fn pull_and_push_draw_ollamas_progress_bars_in_a_terminal() {
 
 #[test]
 fn failed_transfers_are_retried() {
-    let reg = DockerRegistry::start();
-    let (source, name) = pushed(&reg.host());
-    let (_, model_hex) = fixture_manifest();
-    let proxy = Proxy::start(reg.port, 0);
-    let via_proxy = name.replace(&reg.host(), &proxy.host());
+    let Proxied {
+        reg,
+        source,
+        model_hex,
+        proxy,
+        via_proxy,
+        ..
+    } = pushed_behind_proxy(0);
 
     // Two ranged downloads drop their connection after 4 MB: those parts are fetched again
     // from where they stopped, and the pull succeeds.
@@ -1156,12 +1192,15 @@ fn failed_transfers_are_retried() {
 
 #[test]
 fn blobs_redirected_to_another_host_come_from_there() {
-    let reg = DockerRegistry::start();
-    let (_source, name) = pushed(&reg.host());
-    let (_, model_hex) = fixture_manifest();
-    let proxy = Proxy::start(reg.port, 0);
+    let Proxied {
+        reg: _reg,
+        source: _source,
+        model_hex,
+        proxy,
+        via_proxy,
+        ..
+    } = pushed_behind_proxy(0);
     proxy.state.redirect_blobs.store(true, Ordering::SeqCst);
-    let via_proxy = name.replace(&reg.host(), &proxy.host());
     let s = Server::start_empty();
     let out = s.cli(&["pull", "--insecure", &via_proxy]);
     assert!(out.status.success(), "{}", stderr(&out));
