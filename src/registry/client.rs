@@ -58,11 +58,6 @@ impl Registry {
         &self.base
     }
 
-    /// `<namespace>/<model>`.
-    pub fn repo(&self) -> &str {
-        &self.repo
-    }
-
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
