@@ -85,7 +85,8 @@ struct Entry {
     name: String,
     refs: usize,
     keep_alive: KeepAlive,
-    /// Bumped on every use, so a stale keep-alive timer knows it lost.
+    /// Set from the scheduler-wide counter on every use and release, so a stale keep-alive
+    /// timer knows it lost, also to a runner that replaced this one's model (a reload).
     generation: u64,
     expires_at: Option<SystemTime>,
     last_used: Instant,
@@ -112,6 +113,8 @@ pub struct Scheduler {
     /// Signalled whenever a runner becomes idle or is unloaded.
     idle: Notify,
     pending: AtomicUsize,
+    /// Source of [`Entry::generation`]: never repeats, even across reloads.
+    generations: std::sync::atomic::AtomicU64,
     config: SchedConfig,
     loader: Arc<dyn Loader>,
 }
@@ -144,9 +147,14 @@ impl Scheduler {
             load_lock: tokio::sync::Mutex::new(()),
             idle: Notify::new(),
             pending: AtomicUsize::new(0),
+            generations: std::sync::atomic::AtomicU64::new(0),
             config,
             loader,
         })
+    }
+
+    fn next_generation(&self) -> u64 {
+        self.generations.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
@@ -192,7 +200,7 @@ impl Scheduler {
                 name: name.to_string(),
                 refs: 1,
                 keep_alive: keep_alive.unwrap_or(self.config.default_keep_alive),
-                generation: 0,
+                generation: self.next_generation(),
                 expires_at: None,
                 last_used: Instant::now(),
                 unload_when_idle: false,
@@ -227,7 +235,7 @@ impl Scheduler {
             return None;
         }
         entry.refs += 1;
-        entry.generation += 1;
+        entry.generation = self.next_generation();
         entry.expires_at = None;
         entry.last_used = Instant::now();
         entry.unload_when_idle = false;
@@ -308,7 +316,7 @@ impl Scheduler {
             return;
         }
         if let KeepAlive::Duration(d) = entry.keep_alive {
-            entry.generation += 1;
+            entry.generation = self.next_generation();
             entry.expires_at = Some(SystemTime::now() + d);
             let generation = entry.generation;
             let sched = Arc::clone(self);
@@ -673,6 +681,24 @@ mod tests {
             "options changed: num_thread 1 -> 2",
             "the log says why"
         );
+    }
+
+    #[tokio::test]
+    async fn a_reload_keeps_the_new_keep_alive_when_the_old_timer_fires() {
+        // LangChain and LlamaIndex send different num_ctx values: the second request reloads
+        // the model with its own keep_alive, and the replaced runner's timer must not unload it.
+        let (s, loader) = sched(3, 10);
+        let short = Some(KeepAlive::Duration(Duration::from_millis(200)));
+        drop(s.acquire("a", params("/m"), short).await.unwrap());
+        let mut other = params("/m");
+        other.num_ctx = 2048;
+        let long = Some(KeepAlive::Duration(Duration::from_secs(600)));
+        drop(s.acquire("a", other, long).await.unwrap());
+        assert_eq!(loader.made().len(), 2);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(s.loaded().len(), 1, "the old runner's timer unloaded the new one");
+        assert!(!loader.made()[1].stopped.load(Ordering::SeqCst));
+        assert_eq!(s.loaded()[0].keep_alive, long.unwrap());
     }
 
     #[tokio::test]
