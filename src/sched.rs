@@ -5,7 +5,8 @@
 //! timer starts (zero unloads at once, negative never). Loads happen one at a time. A request
 //! whose load parameters differ from the loaded runner's waits for that runner to go idle and
 //! reloads it, logging why. At `OLLAMA_MAX_LOADED_MODELS` the least recently used idle runner is
-//! evicted. More than `OLLAMA_MAX_QUEUE` requests waiting for a load get 503.
+//! evicted. More than `OLLAMA_MAX_QUEUE` requests waiting for a load get 503, and so do requests
+//! beyond `num_parallel` running plus `OLLAMA_MAX_QUEUE` waiting on one loaded model.
 //!
 //! Depends on the engine's `Runner` trait only; it never sees HTTP or the store.
 
@@ -170,7 +171,7 @@ impl Scheduler {
         params: LoadParams,
         keep_alive: Option<KeepAlive>,
     ) -> Result<Lease, SchedError> {
-        if let Some(lease) = self.try_use(&params, keep_alive) {
+        if let Some(lease) = self.try_use(&params, keep_alive)? {
             return Ok(lease);
         }
         if self.pending.fetch_add(1, Ordering::SeqCst) >= self.config.max_queue {
@@ -180,7 +181,7 @@ impl Scheduler {
         let _pending = PendingGuard(&self.pending);
         let _load = self.load_lock.lock().await;
         // Another request may have loaded it while we queued.
-        if let Some(lease) = self.try_use(&params, keep_alive) {
+        if let Some(lease) = self.try_use(&params, keep_alive)? {
             return Ok(lease);
         }
         self.make_room(&params).await;
@@ -213,12 +214,14 @@ impl Scheduler {
         })
     }
 
-    /// Uses the loaded runner when its load parameters match.
+    /// Uses the loaded runner when its load parameters match. A runner already serving
+    /// `num_parallel` requests with `max_queue` more waiting for a slot answers busy: requests
+    /// queue inside a loaded model only up to the same limit as for a load.
     fn try_use(
         self: &Arc<Self>,
         params: &LoadParams,
         keep_alive: Option<KeepAlive>,
-    ) -> Option<Lease> {
+    ) -> Result<Option<Lease>, SchedError> {
         let mut state = self.state();
         // A runner whose engine died is dropped here; the caller loads a fresh one.
         if state
@@ -228,11 +231,18 @@ impl Scheduler {
             if let Some(e) = state.remove(&params.model_path) {
                 tracing::warn!(model = %e.name, "model runner stopped unexpectedly, reloading");
             }
-            return None;
+            return Ok(None);
         }
-        let entry = state.get_mut(&params.model_path)?;
+        let Some(entry) = state.get_mut(&params.model_path) else {
+            return Ok(None);
+        };
         if entry.params != *params {
-            return None;
+            return Ok(None);
+        }
+        let capacity =
+            (entry.params.num_parallel.max(1) as usize).saturating_add(self.config.max_queue);
+        if entry.refs >= capacity {
+            return Err(SchedError::Busy);
         }
         entry.refs += 1;
         entry.generation = self.next_generation();
@@ -242,11 +252,11 @@ impl Scheduler {
         if let Some(k) = keep_alive {
             entry.keep_alive = k;
         }
-        Some(Lease {
+        Ok(Some(Lease {
             sched: Arc::clone(self),
             path: params.model_path.clone(),
             runner: Arc::clone(&entry.runner),
-        })
+        }))
     }
 
     /// Before loading `params`: unload a stale runner of the same model (once idle), and evict
@@ -659,6 +669,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_loaded_model_queues_at_most_max_queue_beyond_its_slots() {
+        let (s, _) = sched(3, 2);
+        // num_parallel 1: one running and two waiting are served, the fourth is busy.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(s.acquire("a", params("/m"), None).await.unwrap());
+        }
+        let err = s.acquire("a", params("/m"), None).await.err().unwrap();
+        assert!(matches!(err, SchedError::Busy), "{err}");
+        drop(held.into_iter().next());
+        assert!(
+            s.acquire("a", params("/m"), None).await.is_ok(),
+            "room again"
+        );
+    }
+
+    #[tokio::test]
     async fn other_load_parameters_reload_the_model_once_idle() {
         let (s, loader) = sched(3, 10);
         let a = s.acquire("a", params("/m"), None).await.unwrap();
@@ -696,7 +723,11 @@ mod tests {
         drop(s.acquire("a", other, long).await.unwrap());
         assert_eq!(loader.made().len(), 2);
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(s.loaded().len(), 1, "the old runner's timer unloaded the new one");
+        assert_eq!(
+            s.loaded().len(),
+            1,
+            "the old runner's timer unloaded the new one"
+        );
         assert!(!loader.made()[1].stopped.load(Ordering::SeqCst));
         assert_eq!(s.loaded()[0].keep_alive, long.unwrap());
     }
