@@ -2,8 +2,9 @@
 //! template writes before its calls (the text right after `{{ if .ToolCalls }}`, such as
 //! `<tool_call>`), or as bare JSON at the very start of the answer. The JSON (one object or an
 //! array) holds `name` and `arguments` (or `parameters`); a call to a tool the request did not
-//! offer is not a call. Text around calls stays content; text that only might start the tag is
-//! held back until it is clear.
+//! offer is not a call. Text before the first call stays content; text that only might start the
+//! tag is held back until it is clear. As in Ollama's parser, nothing after a parsed call is
+//! content (a closing tag cut by `num_predict`, prose the model adds): only further calls count.
 
 use serde_json::{Value, json};
 
@@ -83,12 +84,18 @@ impl ToolParser {
                     }
                 }
                 State::Content => {
+                    // After a call, text is looked at only for the next call's tag.
+                    let shown = if self.calls == 0 {
+                        &mut content
+                    } else {
+                        &mut String::new()
+                    };
                     let Some(tag) = self.tag.clone() else {
-                        content.push_str(&std::mem::take(&mut self.buf));
+                        shown.push_str(&std::mem::take(&mut self.buf));
                         return (content, calls);
                     };
                     if let Some(pos) = self.buf.find(&tag) {
-                        content.push_str(&self.buf[..pos]);
+                        shown.push_str(&self.buf[..pos]);
                         self.buf = self.buf[pos + tag.len()..].to_string();
                         self.state = State::Collecting { tagged: true };
                         continue;
@@ -102,7 +109,7 @@ impl ToolParser {
                         })
                         .unwrap_or(0);
                     let cut = self.buf.len() - keep;
-                    content.push_str(&self.buf[..cut]);
+                    shown.push_str(&self.buf[..cut]);
                     self.buf.drain(..cut);
                     return (content, calls);
                 }
@@ -149,6 +156,10 @@ impl ToolParser {
 
     /// The end of the answer: whatever is held back is content after all.
     pub fn finish(&mut self) -> String {
+        if self.calls > 0 {
+            self.buf.clear();
+            return String::new();
+        }
         match self.state {
             State::Collecting { tagged } => self.give_back(tagged),
             _ => std::mem::take(&mut self.buf),
@@ -247,7 +258,7 @@ mod tests {
                 " Done.",
             ],
         );
-        assert_eq!(content, "Let me check.  Done.");
+        assert_eq!(content, "Let me check. ", "nothing after a call is content");
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0]["function"]["name"], "get_weather");
         assert_eq!(calls[0]["function"]["arguments"], json!({"city": "Paris"}));
@@ -258,6 +269,27 @@ mod tests {
                 .unwrap_or_default()
                 .starts_with("call_")
         );
+    }
+
+    #[test]
+    fn text_after_a_call_never_leaks_into_content() {
+        // num_predict cut the closing tag; the model wrote on after a call; a second call.
+        let call = "<tool_call>\n{\"name\": \"add\", \"arguments\": {\"a\": 1}}\n";
+        for tail in [
+            "</tool_",
+            "</tool_call>\nThe answer is 2.",
+            "</tool_call> {\"x\": 1",
+        ] {
+            let mut p = ToolParser::new(Some("<tool_call>".into()), names());
+            let (content, calls) = run(&mut p, &["Sure.", call, tail]);
+            assert_eq!(content, "Sure.", "tail {tail:?}");
+            assert_eq!(calls.len(), 1);
+        }
+        let mut p = ToolParser::new(Some("<tool_call>".into()), names());
+        let (content, calls) = run(&mut p, &[call, "</tool_call>\n", call, "</tool_call> ok"]);
+        assert_eq!(content, "");
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[1]["function"]["index"], 1);
     }
 
     #[test]
