@@ -163,7 +163,10 @@ pub async fn run(client: &Client, args: RunArgs, config: &Config) -> Result<(), 
     if !std::io::stdin().is_terminal() {
         let mut input = String::new();
         std::io::stdin().read_to_string(&mut input)?;
-        prompts.insert(0, input);
+        // Ollama prepends even an empty stdin (and a space); the prompt is sent as typed.
+        if !input.is_empty() {
+            prompts.insert(0, input);
+        }
         interactive = false;
     }
     if !prompts.is_empty() || !std::io::stdout().is_terminal() {

@@ -746,15 +746,13 @@ pub async fn models(State(state): State<super::State>) -> Response {
 
 /// `GET /v1/models/{model}`.
 pub async fn model(State(state): State<super::State>, Path(name): Path<String>) -> Response {
+    // The id is the name asked for, as Ollama echoes it (`g`, not `g:latest`).
+    let asked = name.clone();
     let found = tokio::task::spawn_blocking(move || state.model(&name).map(|m| m.stored))
         .await
         .map_err(|e| ApiError::internal(e.to_string()));
     match found {
-        Ok(Ok(stored)) => axum::Json(model_object(
-            &stored.name.display_shortest(),
-            stored.modified,
-        ))
-        .into_response(),
+        Ok(Ok(stored)) => axum::Json(model_object(&asked, stored.modified)).into_response(),
         Ok(Err(e)) | Err(e) => e.openai(),
     }
 }

@@ -195,7 +195,9 @@ enum Kind {
 }
 
 fn valid_part(kind: Kind, s: &str) -> bool {
-    let max = if kind == Kind::Host { 350 } else { 80 };
+    // Ollama allows 350 for a host, but the host is a directory name under `manifests/`, and
+    // no file system takes a name longer than 255 bytes.
+    let max = if kind == Kind::Host { 255 } else { 80 };
     if s.is_empty() || s.len() > max {
         return false;
     }
@@ -259,6 +261,7 @@ mod tests {
             "m:ta:g/",
             "ftp://h/n/m",
             &"x".repeat(81),
+            &format!("{}/ns/m", "h".repeat(256)),
         ] {
             assert!(Name::parse(s).is_err(), "{s:?} should be invalid");
         }

@@ -13,6 +13,7 @@ mod embed;
 mod errors;
 mod format;
 mod generate;
+mod hostile;
 mod jinja;
 mod lifecycle;
 mod models;
