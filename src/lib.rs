@@ -22,6 +22,7 @@
 //!   the `/v1` API to and from the native handlers, as Ollama's middleware does.
 //! - [`cli`]: clap definitions and one module per subcommand.
 //! - [`duration`], [`gofmt`]: Go-compatible durations and number/quote formatting.
+//! - [`os`]: free disk space and the open-files limit (libc calls std lacks).
 //!
 //! # Where the code departs from architecture.md
 //!
@@ -47,6 +48,7 @@ pub mod engine;
 pub mod envconfig;
 pub mod gofmt;
 pub mod modelfile;
+pub mod os;
 pub mod registry;
 pub mod sched;
 pub mod server;

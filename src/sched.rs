@@ -719,8 +719,8 @@ mod tests {
         drop(s.acquire("a", params("/m"), short).await.unwrap());
         let mut other = params("/m");
         other.num_ctx = 2048;
-        let long = Some(KeepAlive::Duration(Duration::from_secs(600)));
-        drop(s.acquire("a", other, long).await.unwrap());
+        let long = KeepAlive::Duration(Duration::from_secs(600));
+        drop(s.acquire("a", other, Some(long)).await.unwrap());
         assert_eq!(loader.made().len(), 2);
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
@@ -729,7 +729,7 @@ mod tests {
             "the old runner's timer unloaded the new one"
         );
         assert!(!loader.made()[1].stopped.load(Ordering::SeqCst));
-        assert_eq!(s.loaded()[0].keep_alive, long.unwrap());
+        assert_eq!(s.loaded()[0].keep_alive, long);
     }
 
     #[tokio::test]

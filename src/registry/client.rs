@@ -103,7 +103,9 @@ impl Registry {
         let resp = self
             .send(Method::GET, self.manifest_url(tag)?, h, None)
             .await?;
-        Ok(resp.bytes().await?.to_vec())
+        read_limited(resp, MAX_MANIFEST).await?.ok_or_else(|| {
+            RegistryError::Invalid(format!("manifest larger than {MAX_MANIFEST} bytes"))
+        })
     }
 
     /// Sends a request the way Ollama's `makeRequestWithRetry` does: with the cached token for
@@ -145,7 +147,7 @@ impl Registry {
                 }
                 StatusCode::NOT_FOUND => return Err(RegistryError::NotExist),
                 s if s.as_u16() >= 400 => {
-                    let body = resp.text().await.unwrap_or_default();
+                    let body = error_body(resp).await;
                     return Err(RegistryError::Status {
                         code: s.as_u16(),
                         body: body.trim().to_string(),
@@ -190,14 +192,17 @@ impl Registry {
             .send()
             .await?;
         let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
         if !status.is_success() {
+            let body = error_body(resp).await;
             return Err(RegistryError::Status {
                 code: status.as_u16(),
                 body: body.trim().to_string(),
             });
         }
-        let v: serde_json::Value = serde_json::from_str(&body)
+        let body = read_limited(resp, MAX_TOKEN_RESPONSE)
+            .await?
+            .ok_or_else(|| RegistryError::Auth("the token response is too large".into()))?;
+        let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| RegistryError::Auth(format!("invalid token response: {e}")))?;
         v.get("token")
             .or_else(|| v.get("access_token"))
@@ -206,6 +211,42 @@ impl Registry {
             .map(String::from)
             .ok_or_else(|| RegistryError::Auth("the token response has no token".into()))
     }
+}
+
+/// The largest manifest read (Docker distribution's own limit).
+const MAX_MANIFEST: usize = 4 << 20;
+/// The largest token response read.
+const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+/// How much of an error response is kept for the message.
+const MAX_ERROR_BODY: usize = 4 << 10;
+
+/// The body, or `None` when it is longer than `limit` bytes (read no further than that).
+async fn read_limited(mut resp: Response, limit: usize) -> Result<Option<Vec<u8>>, RegistryError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out))
+}
+
+/// The start of an error response's body, for its message; a registry that sends gigabytes
+/// with a 500 is cut off after [`MAX_ERROR_BODY`] bytes.
+async fn error_body(mut resp: Response) -> String {
+    let mut out = Vec::new();
+    while out.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    out.truncate(MAX_ERROR_BODY);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

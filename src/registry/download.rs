@@ -182,6 +182,13 @@ fn partial_path(blobs: &BlobStore, digest: &Digest) -> PathBuf {
     blobs.dir().join(format!("{}-partial", digest.file_name()))
 }
 
+/// The bytes a partial download of `digest` holds on disk (its allocated blocks: the file is
+/// sparse until its parts land), 0 when there is none.
+pub fn partial_on_disk(blobs: &BlobStore, digest: &Digest) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(partial_path(blobs, digest)).map_or(0, |m| m.blocks().saturating_mul(512))
+}
+
 /// The part state files of a partial download, in part order; empty when there are none or
 /// they do not describe one consistent plan for `total` bytes.
 fn load_parts(partial: &Path, total: u64) -> Vec<Part> {

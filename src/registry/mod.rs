@@ -126,11 +126,15 @@ impl From<std::io::Error> for RegistryError {
 
 /// Ollama's part sizes for downloads and uploads: a sixteenth of the blob, at least 100 MB and
 /// at most 1000 MB (decimal), the last part taking the remainder. Returns (offset, size) pairs.
+/// There are never more than [`MAX_PARTS`]: past 1 TB the parts grow instead (Ollama plans one
+/// per GB whatever the size, which a hostile manifest turns into an allocation that aborts).
 pub fn plan_parts(total: u64) -> Vec<(u64, u64)> {
     const PARTS: u64 = 16;
     const MIN: u64 = 100_000_000;
     const MAX: u64 = 1_000_000_000;
-    let size = (total / PARTS).clamp(MIN, MAX);
+    let size = (total / PARTS)
+        .clamp(MIN, MAX)
+        .max(total.div_ceil(MAX_PARTS));
     let mut parts = Vec::new();
     let mut offset = 0;
     while offset < total {
@@ -140,6 +144,9 @@ pub fn plan_parts(total: u64) -> Vec<(u64, u64)> {
     }
     parts
 }
+
+/// The most parts a blob is cut into.
+pub const MAX_PARTS: u64 = 1000;
 
 /// How long a retry waits: 1 s, 2 s, 4 s... (Ollama's upload/download backoff).
 fn backoff(attempt: u32) -> std::time::Duration {
@@ -153,6 +160,16 @@ const MAX_RETRIES: u32 = 6;
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_bounded_whatever_the_size() {
+        for total in [1u64 << 62, 20_000_000_000_000, u64::MAX] {
+            let parts = plan_parts(total);
+            assert!(parts.len() as u64 <= MAX_PARTS, "{total}: {}", parts.len());
+            assert_eq!(parts.iter().map(|p| p.1).sum::<u64>(), total);
+        }
+        assert_eq!(plan_parts(1_000_000_000_000).len(), 1000);
+    }
 
     #[test]
     fn parts_follow_ollamas_sizes() {

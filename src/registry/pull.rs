@@ -5,15 +5,20 @@
 //! 60 ms, `verifying sha256 digest`, `writing manifest`, `removing unused layers` (when an older
 //! version of the tag left some), `success`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::client::Registry;
 use super::{Context, Progress, RegistryError};
 use crate::api::types::ProgressResponse;
+use crate::store::blob::BlobStore;
 use crate::store::digest::Digest;
 use crate::store::manifest::Manifest;
 use crate::store::name::Name;
+
+/// The most layers a manifest may list (Ollama's models have a handful).
+const MAX_LAYERS: usize = 1000;
 
 /// How often a running download reports its progress.
 const TICK: Duration = Duration::from_millis(60);
@@ -32,6 +37,7 @@ pub async fn pull(
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
         RegistryError::Invalid(format!("invalid manifest: {e}")).context("pull model manifest")
     })?;
+    check_fits(ctx.store.blobs(), &manifest)?;
 
     for layer in manifest
         .layers
@@ -77,4 +83,45 @@ pub async fn pull(
     }
     progress(ProgressResponse::status("success"));
     Ok(())
+}
+
+/// A registry's word is checked before anything is written: a sane number of layers, valid
+/// digests, and sizes whose sum (less what partial downloads already hold) fits the free disk
+/// space, so a manifest declaring a 2^62-byte layer is refused instead of planned.
+fn check_fits(blobs: &BlobStore, manifest: &Manifest) -> Result<(), RegistryError> {
+    if manifest.layers.len() > MAX_LAYERS {
+        return Err(RegistryError::Invalid(format!(
+            "invalid manifest: {} layers, at most {MAX_LAYERS} are allowed",
+            manifest.layers.len()
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut need: u64 = 0;
+    for layer in manifest
+        .layers
+        .iter()
+        .chain(std::iter::once(&manifest.config))
+    {
+        let digest = Digest::parse(&layer.digest)
+            .map_err(|_| RegistryError::Invalid(format!("invalid digest {}", layer.digest)))?;
+        if blobs.exists(&digest) || !seen.insert(digest.to_string()) {
+            continue;
+        }
+        let held = super::download::partial_on_disk(blobs, &digest);
+        need = need.saturating_add(layer.size.saturating_sub(held));
+    }
+    std::fs::create_dir_all(blobs.dir())?;
+    let free = crate::os::free_space(blobs.dir())?;
+    if need > free {
+        return Err(RegistryError::Invalid(format!(
+            "not enough free disk space: the model needs {}, {} is free",
+            gigabytes(need),
+            gigabytes(free)
+        )));
+    }
+    Ok(())
+}
+
+fn gigabytes(n: u64) -> String {
+    format!("{:.1} GB", n as f64 / 1e9)
 }

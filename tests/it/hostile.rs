@@ -92,3 +92,118 @@ async fn run_with_an_empty_stdin_sends_exactly_the_prompt() {
         "run </dev/null sends the prompt as typed, nothing prepended"
     );
 }
+
+/// A registry stand-in that serves one manifest (whatever the test gives) for `ns/m:t` and
+/// counts the blob requests it gets.
+async fn hostile_registry(
+    manifest: Vec<u8>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let blob_requests = Arc::new(AtomicU64::new(0));
+    let counted = blob_requests.clone();
+    let manifest = bytes::Bytes::from(manifest);
+    let app = axum::Router::new()
+        .route(
+            "/v2/ns/m/manifests/t",
+            axum::routing::get(move || {
+                let m = manifest.clone();
+                async move {
+                    (
+                        [(
+                            "content-type",
+                            "application/vnd.docker.distribution.manifest.v2+json",
+                        )],
+                        m,
+                    )
+                }
+            }),
+        )
+        .fallback(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async { "x" }
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("{addr}/ns/m:t"), blob_requests)
+}
+
+fn manifest_with(layers: Vec<serde_json::Value>) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "digest": format!("sha256:{}", "c".repeat(64)), "size": 10},
+        "layers": layers,
+    }))
+    .unwrap()
+}
+
+fn layer(n: u64, size: u64) -> serde_json::Value {
+    json!({"mediaType": "application/vnd.ollama.image.model",
+           "digest": format!("sha256:{n:064x}"), "size": size})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_cannot_crash_the_server_or_fill_its_disk() {
+    use std::sync::atomic::Ordering;
+    let s = Server::start_empty();
+    let two_thirds = rollama::os::free_space(&s.models).unwrap() / 3 * 2;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // 2^62 bytes: Ollama (and rollama before) planned one part per GB and aborted.
+        (
+            manifest_with(vec![layer(1, 1 << 62)]),
+            "not enough free disk space",
+        ),
+        // 2e13 bytes: 20,001 part files were written before the pull failed.
+        (
+            manifest_with(vec![layer(2, 20_000_000_000_000)]),
+            "not enough free disk space",
+        ),
+        // Each layer fits, both together do not.
+        (
+            manifest_with(vec![layer(1, two_thirds), layer(2, two_thirds)]),
+            "not enough free disk space",
+        ),
+        (
+            manifest_with((1..=1001).map(|i| layer(i, 1)).collect()),
+            "1001 layers",
+        ),
+        // A manifest of 5 MiB is not read to its end.
+        (vec![b' '; 5 << 20], "manifest larger than"),
+    ];
+    for (manifest, want) in cases {
+        let (name, blob_requests) = hostile_registry(manifest).await;
+        let (status, body) = post(
+            &s,
+            "/api/pull",
+            json!({"model": name, "insecure": true, "stream": false}),
+        )
+        .await;
+        let error = body["error"].as_str().unwrap_or_default().to_string();
+        assert_eq!(status, 500, "{body}");
+        assert!(error.contains(want), "{want}: {error}");
+        assert_eq!(
+            blob_requests.load(Ordering::Relaxed),
+            0,
+            "{want}: no blob was asked for"
+        );
+        let blobs = s.models.join("blobs");
+        let left: Vec<_> = std::fs::read_dir(&blobs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{want}: nothing written to blobs/: {left:?}"
+        );
+        let (status, _) = post(&s, "/api/show", json!({"model": name})).await;
+        assert_eq!(
+            status, 404,
+            "{want}: the server still answers, and has no such model"
+        );
+    }
+}
