@@ -131,6 +131,12 @@ pub struct Config {
     /// `ROLLAMA_ENGINE_IN_PROCESS`: run models on threads of the server instead of in runner
     /// processes (for measuring what the process boundary costs; a crash then takes the server).
     pub engine_in_process: bool,
+    /// `ROLLAMA_HEADER_TIMEOUT` (10 s): how long a client may take to send a request's headers
+    /// once it has begun; `None` (0) waits for ever.
+    pub header_timeout: Option<Duration>,
+    /// `ROLLAMA_IDLE_TIMEOUT` (75 s): how long a kept-alive connection may sit with no request
+    /// before it is closed; `None` (0) keeps it for ever.
+    pub idle_timeout: Option<Duration>,
     /// `~/.ollama`: history file and keys live here.
     pub home: PathBuf,
     /// Warnings produced while reading the variables (logged by the caller).
@@ -195,6 +201,22 @@ impl Config {
             _ => LogLevel::Debug,
         };
 
+        let mut timeout = |name: &str, default: u64| -> Option<Duration> {
+            let s = var(name);
+            let parsed = if s.is_empty() {
+                Some(Duration::from_secs(default))
+            } else {
+                parse_duration_env(&s)
+            };
+            let d = parsed.unwrap_or_else(|| {
+                warnings.push(format!("invalid {name} {s:?}, using {default}s"));
+                Duration::from_secs(default)
+            });
+            (!d.is_zero()).then_some(d)
+        };
+        let header_timeout = timeout("ROLLAMA_HEADER_TIMEOUT", 10);
+        let idle_timeout = timeout("ROLLAMA_IDLE_TIMEOUT", 75);
+
         let flash_attention = match var("OLLAMA_FLASH_ATTENTION") {
             s if s.is_empty() => None,
             s => Some(parse_bool(&s)),
@@ -213,6 +235,8 @@ impl Config {
             flash_attention,
             no_color: lookup("NO_COLOR").is_some_and(|v| !v.is_empty()),
             engine_in_process: parse_bool(&var("ROLLAMA_ENGINE_IN_PROCESS")),
+            header_timeout,
+            idle_timeout,
             home,
             warnings,
         }
@@ -236,6 +260,15 @@ fn parse_keep_alive_env(s: &str) -> Option<KeepAlive> {
         return Some(KeepAlive::from_seconds(n as f64));
     }
     parse_go_duration(s).map(KeepAlive::from_signed)
+}
+
+/// A Go duration (`10s`, `1m30s`) or a whole number of seconds, not negative.
+fn parse_duration_env(s: &str) -> Option<Duration> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(Duration::from_secs(n));
+    }
+    let nanos = u64::try_from(parse_go_duration(s)?).ok()?;
+    Some(Duration::from_nanos(nanos))
 }
 
 /// Ollama's `envconfig.Host`: `host`, `host:port`, `:port`, `[::1]:port`,
@@ -378,6 +411,27 @@ mod tests {
         assert_eq!(c.max_queue, 512);
         assert_eq!(c.log_level, LogLevel::Info);
         assert!(!c.noprune);
+        assert_eq!(c.header_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(75)));
+    }
+
+    #[test]
+    fn connection_timeouts() {
+        let c = |h: &str, i: &str| {
+            let env: HashMap<&str, &str> =
+                [("ROLLAMA_HEADER_TIMEOUT", h), ("ROLLAMA_IDLE_TIMEOUT", i)].into();
+            Config::from_lookup(|k| env.get(k).map(|s| s.to_string()))
+        };
+        let got = c("1500ms", "2m");
+        assert_eq!(got.header_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(got.idle_timeout, Some(Duration::from_secs(120)));
+        let got = c("3", "0");
+        assert_eq!(got.header_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(got.idle_timeout, None, "0 turns the timeout off");
+        let got = c("-5s", "soon");
+        assert_eq!(got.header_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(got.idle_timeout, Some(Duration::from_secs(75)));
+        assert_eq!(got.warnings.len(), 2, "{:?}", got.warnings);
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //!   bearer-token challenge with `~/.ollama/id_ed25519`), reporting progress as events.
 //! - [`sched`]: loaded runners, keep-alive, eviction, reloads, queue limit.
 //! - [`server`]: the axum router and one module per route family; `server::openai` translates
-//!   the `/v1` API to and from the native handlers, as Ollama's middleware does.
+//!   the `/v1` API to and from the native handlers, as Ollama's middleware does;
+//!   `server::listen` is the accept loop (hyper HTTP/1 with header-read and idle deadlines,
+//!   which `axum::serve` lacks).
 //! - [`cli`]: clap definitions and one module per subcommand.
 //! - [`duration`], [`gofmt`]: Go-compatible durations and number/quote formatting.
 //! - [`os`]: free disk space and the open-files limit (libc calls std lacks).
@@ -35,7 +37,8 @@
 //!   file around each decode, `engine::llama`): with OpenMP's spin-waiting workers, two contexts
 //!   decoding at once on the same cores collapse throughput, so several loaded models take
 //!   turns instead of oversubscribing the CPU.
-//! - Pull keeps partial downloads across restarts (start-up pruning skips `-partial` files), and
+//! - Pull keeps partial downloads across restarts (start-up pruning keeps `-partial` files until
+//!   they have been untouched for a week), and
 //!   hashes each blob before renaming it into place rather than after, as Ollama does; the
 //!   `verifying sha256 digest` status is still sent where Ollama sends it.
 //! - Not built yet: `/v1/responses`, CORS and Host-header checks, context shift (generation stops with `length` when

@@ -1,9 +1,9 @@
 //! Blob downloads. A blob is fetched in ranged parts ([`super::plan_parts`]), up to 16 at once,
 //! into `blobs/sha256-<hex>-partial`; each part's progress is kept in a state file beside it
 //! (`sha256-<hex>-partial-<N>`, `{"Completed","N","Offset","Size"}` as Ollama writes them),
-//! saved as the bytes land. Start-up pruning keeps these files, so a pull interrupted by a
-//! restart (or a crash) of the server continues where its parts stopped; Ollama deletes them at
-//! start-up and starts over.
+//! saved as the bytes land. Start-up pruning keeps these files (until none of them has changed
+//! for a week, `store::PARTIAL_MAX_AGE`), so a pull interrupted by a restart (or a crash) of the
+//! server continues where its parts stopped; Ollama deletes them at start-up and starts over.
 //!
 //! A part that fails is retried (6 times, 1 s, 2 s, 4 s... apart); one that receives nothing for
 //! 30 s is restarted without using up a retry. When every part is in, the whole file is hashed:

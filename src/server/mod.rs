@@ -1,5 +1,6 @@
 //! The HTTP server: Ollama's native API on axum. [`router`] builds the route table over an
-//! [`AppState`] (so tests drive it on `127.0.0.1:0`), [`serve`] runs it with graceful shutdown.
+//! [`AppState`] (so tests drive it on `127.0.0.1:0`), [`serve`] runs it (through
+//! [`listen`], with connection deadlines) with graceful shutdown.
 //! One file per route family; errors become responses only in `error.rs`.
 //!
 //! Depends on the store, scheduler, engine and templates; never on the CLI.
@@ -11,6 +12,7 @@ pub mod embed;
 pub mod error;
 pub mod generate;
 pub mod infer;
+pub mod listen;
 pub mod meta;
 pub mod models;
 pub mod openai;
@@ -131,6 +133,10 @@ pub fn router(state: State) -> Router {
 /// Runs the server until SIGINT/SIGTERM, then unloads every model.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let store = Store::open(&config.models).map_err(|e| ServeError(e.to_string()))?;
+    match store.remove_litter() {
+        0 => {}
+        n => tracing::info!("removed {n} temp files and stale partial downloads"),
+    }
     if config.noprune {
         tracing::info!("OLLAMA_NOPRUNE set, skipping blob pruning");
     } else {
@@ -143,6 +149,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     // The identity registry token requests are signed with, made on first start as Ollama does.
     if let Err(e) = crate::registry::auth::load_or_create(&config.home) {
         tracing::warn!("couldn't create or read the registry key: {e}");
+    }
+    // Each connection is a file descriptor: take all the hard limit allows, as Go programs do.
+    match crate::os::raise_open_files_limit() {
+        Ok(n) => tracing::debug!("open files limit {n}"),
+        Err(e) => tracing::warn!("couldn't raise the open files limit: {e}"),
     }
     let addr = config.host.bind_addr();
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -170,14 +181,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let state = Arc::new(AppState::new(config, store, loader));
     let app = router(Arc::clone(&state));
     let sched = Arc::clone(&state.sched);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Unload first, so open streams end now instead of after their last token.
-            sched.shutdown();
-        })
-        .await
-        .map_err(|e| ServeError(e.to_string()))?;
+    let limits = listen::Limits {
+        header: state.config.header_timeout,
+        idle: state.config.idle_timeout,
+    };
+    listen::serve(listener, app, limits, async move {
+        shutdown_signal().await;
+        // Unload first, so open streams end now instead of after their last token.
+        sched.shutdown();
+    })
+    .await;
     Ok(())
 }
 

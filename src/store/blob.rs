@@ -75,13 +75,10 @@ impl BlobStore {
             return Ok((digest, false));
         }
         fs::create_dir_all(&self.dir).map_err(io_err(format!("create {}", self.dir.display())))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-blob-")
-            .tempfile_in(&self.dir)
-            .map_err(io_err(format!(
-                "create temp file in {}",
-                self.dir.display()
-            )))?;
+        let mut tmp = owned_temp_file(&self.dir, ".tmp-blob-").map_err(io_err(format!(
+            "create temp file in {}",
+            self.dir.display()
+        )))?;
         tmp.write_all(data)
             .and_then(|_| tmp.as_file().sync_all())
             .map_err(io_err("write blob"))?;
@@ -104,13 +101,10 @@ impl BlobStore {
             .await
             .map_err(io_err(format!("create {}", self.dir.display())))?;
         // The temp file is owned by a guard that deletes it on every early return.
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-blob-")
-            .tempfile_in(&self.dir)
-            .map_err(io_err(format!(
-                "create temp file in {}",
-                self.dir.display()
-            )))?;
+        let tmp = owned_temp_file(&self.dir, ".tmp-blob-").map_err(io_err(format!(
+            "create temp file in {}",
+            self.dir.display()
+        )))?;
         let (std_file, tmp_path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(std_file);
         let mut hasher = Sha256::new();
@@ -155,6 +149,28 @@ impl BlobStore {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+}
+
+/// A temp file in `dir` that its writer owns: it holds an exclusive `flock` on it for as long
+/// as the file is open, so start-up pruning ([`remove_unowned_temp`]) can tell a live writer's
+/// file (in this server or another on the same store) from what a killed one left behind.
+pub(crate) fn owned_temp_file(dir: &Path, prefix: &str) -> io::Result<tempfile::NamedTempFile> {
+    let tmp = tempfile::Builder::new().prefix(prefix).tempfile_in(dir)?;
+    tmp.as_file().lock()?;
+    Ok(tmp)
+}
+
+/// Deletes the temp file at `path` unless a live writer holds its lock; true when deleted.
+/// (A writer between creating its file and locking it, a few instructions, could lose it: its
+/// rename then fails with an error; nothing half-written becomes visible.)
+pub(crate) fn remove_unowned_temp(path: &Path) -> bool {
+    let Ok(f) = fs::File::open(path) else {
+        return false;
+    };
+    match f.try_lock() {
+        Ok(()) => fs::remove_file(path).is_ok(),
+        Err(_) => false,
     }
 }
 

@@ -13,7 +13,7 @@ pub mod manifest;
 pub mod model;
 pub mod name;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -288,10 +288,53 @@ impl Store {
             .collect()
     }
 
-    /// Start-up pruning, as Ollama does unless `OLLAMA_NOPRUNE`: temp files and blobs no manifest
-    /// references are deleted, except files modified within the last hour (writers in flight) and
-    /// partial downloads (kept so pulls resume across restarts). Skipped entirely when any
-    /// manifest is corrupt, so a damaged manifest never costs the blobs it names.
+    /// Start-up clean-up, whatever `OLLAMA_NOPRUNE` says and even when a manifest is corrupt:
+    /// - temp files (`.tmp-*`, in `blobs/` and among manifests) that no live writer holds
+    ///   locked ([`blob::owned_temp_file`]) are deleted whatever their age: a killed writer's
+    ///   file, never a running one's (this server's or another's on the same store);
+    /// - partial downloads are kept so pulls resume across restarts, until none of their files
+    ///   (`-partial` and its `-partial-N` states) has changed for [`PARTIAL_MAX_AGE`].
+    ///
+    /// Returns how many files were removed.
+    pub fn remove_litter(&self) -> usize {
+        let _g = self.guard();
+        let now = SystemTime::now();
+        let mut removed = 0;
+        let mut partials: HashMap<String, (SystemTime, Vec<PathBuf>)> = HashMap::new();
+        for entry in fs::read_dir(self.blobs.dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let file_name = entry.file_name().to_string_lossy().to_string();
+            if file_name.starts_with(".tmp-") {
+                removed += usize::from(blob::remove_unowned_temp(&entry.path()));
+            } else if let Some(i) = file_name.find("-partial") {
+                let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(now);
+                let group = partials
+                    .entry(file_name[..i].to_string())
+                    .or_insert((SystemTime::UNIX_EPOCH, Vec::new()));
+                group.0 = group.0.max(modified);
+                group.1.push(entry.path());
+            }
+        }
+        for (blob, (newest, files)) in partials {
+            if now.duration_since(newest).unwrap_or_default() >= PARTIAL_MAX_AGE {
+                tracing::info!("removing the partial download of {blob}: untouched for 7 days");
+                removed += files.iter().filter(|f| fs::remove_file(f).is_ok()).count();
+            }
+        }
+        for temp in temp_files(&self.manifests_dir()) {
+            removed += usize::from(blob::remove_unowned_temp(&temp));
+        }
+        removed
+    }
+
+    /// Start-up pruning, as Ollama does unless `OLLAMA_NOPRUNE`: blobs no manifest references
+    /// are deleted, except files modified within the last hour (a create in flight uploads its
+    /// blobs before it writes the manifest); temp files and partial downloads are left to
+    /// [`Store::remove_litter`]. Skipped entirely when any manifest is corrupt, so a damaged
+    /// manifest never costs the blobs it names.
     pub fn prune(&self) -> Result<usize, StoreError> {
         let _g = self.guard();
         let mut referenced = HashSet::new();
@@ -310,7 +353,7 @@ impl Store {
         let entries = fs::read_dir(self.blobs.dir()).map_err(io_err("read blobs"))?;
         for entry in entries.flatten() {
             let file_name = entry.file_name().to_string_lossy().to_string();
-            if file_name.contains("-partial") {
+            if file_name.starts_with(".tmp-") || file_name.contains("-partial") {
                 continue;
             }
             // Legacy `sha256:<hex>` names are renamed, as Ollama does at start-up.
@@ -371,6 +414,26 @@ fn existing_spelling(dir: &Path, part: &str) -> Option<String> {
 }
 
 /// Every file exactly four levels below `root`, with its four path parts.
+/// A partial download none of whose files changed for this long is not going to be resumed.
+pub const PARTIAL_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The writers' temp files (`.tmp-*`) anywhere under `root`.
+fn temp_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
 fn manifest_files(root: &Path) -> Vec<(PathBuf, [String; 4])> {
     fn subdirs(p: &Path) -> Vec<(PathBuf, String)> {
         let Ok(rd) = fs::read_dir(p) else {
@@ -400,9 +463,7 @@ fn manifest_files(root: &Path) -> Vec<(PathBuf, [String; 4])> {
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
+    let mut tmp = blob::owned_temp_file(dir, ".tmp-")
         .map_err(io_err(format!("create temp file in {}", dir.display())))?;
     tmp.write_all(data)
         .and_then(|_| tmp.as_file().sync_all())
@@ -529,5 +590,57 @@ mod tests {
         assert!(!store.blobs().exists(&orphan));
         assert!(store.blobs().exists(&young));
         assert!(store.blobs().exists(&Digest::of(b"kept")));
+    }
+
+    fn age(path: &Path, by: Duration) {
+        let f = fs::File::options().append(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - by).unwrap();
+    }
+
+    #[test]
+    fn prune_removes_unowned_temp_files_whatever_their_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let blobs = store.blobs().dir().to_path_buf();
+        fs::create_dir_all(&blobs).unwrap();
+        // A killed writer's file: just written, nobody holds it.
+        fs::write(blobs.join(".tmp-blob-left"), b"half a blob").unwrap();
+        let tag_dir = store.manifests_dir().join("registry.ollama.ai/library/m");
+        fs::create_dir_all(&tag_dir).unwrap();
+        fs::write(tag_dir.join(".tmp-abc"), b"{").unwrap();
+        // A live writer's file, however old.
+        let live = blob::owned_temp_file(&blobs, ".tmp-blob-").unwrap();
+        age(live.path(), Duration::from_secs(7200));
+        assert_eq!(store.remove_litter(), 2);
+        assert!(!blobs.join(".tmp-blob-left").exists());
+        assert!(!tag_dir.join(".tmp-abc").exists());
+        assert!(live.path().exists(), "a locked temp file is a writer's");
+        drop(live);
+    }
+
+    #[test]
+    fn partial_downloads_age_out_as_a_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let blobs = store.blobs().dir().to_path_buf();
+        fs::create_dir_all(&blobs).unwrap();
+        let files = |hex: char| {
+            let base = format!("sha256-{}-partial", hex.to_string().repeat(64));
+            [base.clone(), format!("{base}-0"), format!("{base}-1")].map(|n| blobs.join(n))
+        };
+        let week = PARTIAL_MAX_AGE + Duration::from_secs(60);
+        for (hex, ages) in [
+            ('a', [week, week, week]),                  // abandoned: removed
+            ('b', [week, Duration::ZERO, week]),        // one part still moving: kept
+            ('c', [Duration::from_secs(3600 * 24); 3]), // a day old: kept
+        ] {
+            for (f, by) in files(hex).iter().zip(ages) {
+                fs::write(f, b"x").unwrap();
+                age(f, by);
+            }
+        }
+        assert_eq!(store.remove_litter(), 3);
+        assert!(files('a').iter().all(|f| !f.exists()));
+        assert!(files('b').iter().chain(&files('c')).all(|f| f.exists()));
     }
 }

@@ -174,6 +174,20 @@ impl Server {
     }
 
     pub fn start_with(models: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn(models, env, None)
+    }
+
+    /// A server on an empty store started with its soft open-files limit lowered to `soft`, as
+    /// a shell's `ulimit -Sn` would.
+    pub fn start_with_open_files(soft: u64, env: &[(&str, &str)]) -> Server {
+        let dir = tempdir();
+        let mut s = Server::spawn(&dir.path().join("models"), env, Some(soft));
+        s._dirs.push(dir);
+        s
+    }
+
+    #[allow(unsafe_code)]
+    fn spawn(models: &Path, env: &[(&str, &str)], soft_open_files: Option<u64>) -> Server {
         let home = tempdir();
         let log = home.path().join("server.log");
         let logfile = fs::File::create(&log).expect("log file");
@@ -189,6 +203,26 @@ impl Server {
             .stderr(logfile);
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(soft) = soft_open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls (getrlimit, setrlimit) between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let mut lim = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    lim.rlim_cur = soft.min(lim.rlim_max);
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let child = cmd.spawn().expect("spawn rollama serve");
         let base = wait_for_listen(&log);

@@ -207,3 +207,182 @@ async fn a_registry_cannot_crash_the_server_or_fill_its_disk() {
         );
     }
 }
+
+/// Reads until the peer closes (EOF or a reset); panics if it is still open after `within`.
+async fn closed_by_peer(c: &mut tokio::net::TcpStream, within: std::time::Duration, what: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(within, async {
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "{what}: the server left the connection open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_idle_connections_are_closed_and_cannot_exhaust_the_server() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let s = Server::start_with_open_files(
+        128,
+        &[
+            ("ROLLAMA_HEADER_TIMEOUT", "1s"),
+            ("ROLLAMA_IDLE_TIMEOUT", "2s"),
+        ],
+    );
+    // The soft open-files limit was raised to the hard one at start-up.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", s.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        f[4] == "unlimited" || f[4].parse::<u64>().unwrap() > 400,
+        "hard limit: {line}"
+    );
+    assert_eq!(f[3], f[4], "soft raised to hard: {line}");
+
+    // 300 half-sent request lines (more than the 128 files the server was started with) ...
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut c = TcpStream::connect(s.host()).await.unwrap();
+        c.write_all(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Le")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    let mut silent = TcpStream::connect(s.host()).await.unwrap();
+    // ... do not keep a new client from being served,
+    let r = http().get(s.url("/api/version")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // and the server closes each of them once the header timeout has passed.
+    for c in &mut slow {
+        closed_by_peer(c, Duration::from_secs(30), "half-sent headers").await;
+    }
+    closed_by_peer(
+        &mut silent,
+        Duration::from_secs(30),
+        "a connection that sent nothing",
+    )
+    .await;
+
+    // A kept-alive connection is closed once it has been idle for the idle timeout.
+    let mut idle = TcpStream::connect(s.host()).await.unwrap();
+    idle.write_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"}") {
+        let mut buf = [0u8; 1024];
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "the response came: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    closed_by_peer(
+        &mut idle,
+        Duration::from_secs(30),
+        "an idle keep-alive connection",
+    )
+    .await;
+
+    // A request in flight has no deadline: a pull whose registry takes 3 s (longer than both
+    // timeouts) to answer still gets its answer.
+    let app = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        axum::http::StatusCode::NOT_FOUND
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (status, body) = post(
+        &s,
+        "/api/pull",
+        json!({"model": format!("{addr}/ns/m:t"), "insecure": true, "stream": false}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body),
+        (
+            500,
+            &json!({"error": "pull model manifest: file does not exist"})
+        )
+    );
+}
+
+fn temp_blobs(models: &std::path::Path) -> Vec<(String, u64)> {
+    std::fs::read_dir(models.join("blobs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+        .map(|e| {
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            (e.file_name().to_string_lossy().into_owned(), len)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_during_an_upload_leaves_no_temp_file_after_the_next_start() {
+    use futures_util::StreamExt;
+    let dir = tempdir();
+    let models = dir.path().join("models");
+    let mut a = Server::start_on(&models);
+    // An upload that sends 1 MiB and then stalls, as a client that died mid-blob.
+    let chunk = bytes::Bytes::from(vec![7u8; 1 << 20]);
+    let body = futures_util::stream::iter([Ok::<_, std::io::Error>(chunk)])
+        .chain(futures_util::stream::pending());
+    let url = a.url(&format!("/api/blobs/sha256:{}", "e".repeat(64)));
+    let upload = tokio::spawn(async move {
+        let _ = http()
+            .post(url)
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await;
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !temp_blobs(&models).iter().any(|(_, len)| *len >= 1 << 20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never reached the disk"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A second server on the same store while the first still writes: its start-up pruning
+    // leaves the live writer's file alone.
+    let b = Server::start_on(&models);
+    assert_eq!(temp_blobs(&models).len(), 1, "a live upload's file is kept");
+    b.stop();
+
+    // kill -9 of the writer, then a start: the file it left is gone at once (not in an hour).
+    a.kill_hard();
+    upload.abort();
+    assert_eq!(temp_blobs(&models).len(), 1);
+    // Pruning runs before the server listens, so it is done once `start_on` returns.
+    let _c = Server::start_on(&models);
+    assert_eq!(
+        temp_blobs(&models),
+        vec![],
+        "start-up removed the killed writer's file"
+    );
+}
