@@ -125,7 +125,23 @@ impl LlamaRunner {
         );
         let thread = std::thread::Builder::new()
             .name(name.chars().take(15).collect())
-            .spawn(move || engine_main(params, rx, ready_tx))
+            .spawn(move || {
+                // A panic (llama-cpp-2 asserts on values llama.cpp hands it) ends this model's
+                // engine, never the process: a load that panics fails with the panic's
+                // message; one after the load fails the requests in flight (their channels
+                // close) and is logged.
+                let report = ready_tx.clone();
+                let path = params.model_path.clone();
+                let run = std::panic::AssertUnwindSafe(|| engine_main(params, rx, ready_tx));
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let msg = panic_message(&*panic);
+                    tracing::error!(model = %path.display(), "engine panicked: {msg}");
+                    let _ = report.send(Err(format!(
+                        "unable to load model: {} (engine panicked: {msg})",
+                        path.display()
+                    )));
+                }
+            })
             .map_err(|e| EngineError::Load(format!("spawn engine thread: {e}")))?;
         match ready_rx.recv() {
             Ok(Ok(info)) => Ok(LlamaRunner {
@@ -209,6 +225,15 @@ impl Runner for LlamaRunner {
     }
 }
 
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 fn engine_main(
     params: LoadParams,
     rx: std_mpsc::Receiver<Command>,
@@ -221,6 +246,16 @@ fn engine_main(
             return;
         }
     };
+    // What llama-cpp-2 would panic on is refused first, with a message.
+    let shape = super::gguf::Gguf::open(&params.model_path, super::gguf::SHAPE_ITEMS)
+        .map(|g| g.check_shape());
+    if let Ok(Err(e)) = shape {
+        let _ = ready.send(Err(format!(
+            "unable to load model: {} ({e})",
+            params.model_path.display()
+        )));
+        return;
+    }
     let guard = lock(&LOAD_LOCK);
     let started = Instant::now();
     let model_params = LlamaModelParams::default().with_use_mmap(params.use_mmap);

@@ -116,6 +116,10 @@ fn plan(state: &AppState, req: &CreateRequest) -> Result<Plan, ApiError> {
         let d = &ggufs[0];
         let g = Gguf::open(blobs.path(d), 8)
             .map_err(|_| ApiError::bad_request("supplied file was not in GGUF format"))?;
+        Gguf::open(blobs.path(d), crate::engine::gguf::SHAPE_ITEMS)
+            .map_err(|_| ApiError::bad_request("supplied file was not in GGUF format"))?
+            .check_shape()
+            .map_err(ApiError::bad_request)?;
         parsed_gguf = true;
         config = config_from_gguf(&g);
         let size = blobs

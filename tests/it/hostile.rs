@@ -386,3 +386,78 @@ async fn a_kill_during_an_upload_leaves_no_temp_file_after_the_next_start() {
         "start-up removed the killed writer's file"
     );
 }
+
+/// A copy of the test model whose `gemma3.context_length` says 0xFFFFFFFF.
+fn gguf_with_huge_context(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut bytes = std::fs::read(gguf()).unwrap();
+    let key = b"gemma3.context_length";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the key is in the header")
+        + key.len();
+    assert_eq!(&bytes[at..at + 4], &4u32.to_le_bytes(), "a u32 value");
+    bytes[at + 4..at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let path = dir.join("huge-context.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_llama_cpp_2_would_panic_on_is_a_clear_error() {
+    use sha2::Digest as _;
+    let s = Server::start();
+    let dir = tempdir();
+    let bad = gguf_with_huge_context(dir.path());
+    let want = "invalid model metadata: gemma3.context_length is 4294967295";
+
+    // create refuses it.
+    std::fs::write(dir.path().join("Modelfile"), "FROM ./huge-context.gguf\n").unwrap();
+    let out = s.cli(&[
+        "create",
+        "huge",
+        "-f",
+        dir.path().join("Modelfile").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("Error: {want}")),
+        "{}",
+        stderr(&out)
+    );
+
+    // One that came in another way (a pull: no create checks it) fails its load with the
+    // same message, every time, and the server and its other models keep serving.
+    let hex = hex::encode(sha2::Sha256::digest(std::fs::read(&bad).unwrap()));
+    std::fs::rename(&bad, s.models.join(format!("blobs/sha256-{hex}"))).unwrap();
+    let lib = s.models.join("manifests/registry.ollama.ai/library");
+    let (model, tag) = MODEL.split_once(':').unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lib.join(model).join(tag)).unwrap()).unwrap();
+    for layer in manifest["layers"].as_array_mut().unwrap() {
+        if layer["mediaType"] == "application/vnd.ollama.image.model" {
+            layer["digest"] = json!(format!("sha256:{hex}"));
+        }
+    }
+    std::fs::create_dir_all(lib.join("pulled")).unwrap();
+    std::fs::write(lib.join("pulled/latest"), manifest.to_string()).unwrap();
+    for _ in 0..2 {
+        let (status, body) = post(
+            &s,
+            "/api/generate",
+            json!({"model": "pulled", "prompt": "hi", "stream": false}),
+        )
+        .await;
+        assert_eq!(status, 500, "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(want), "{error}");
+        assert!(!error.contains("unexpectedly stopped"), "{error}");
+    }
+    let (status, body) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "hi", "stream": false, "options": {"num_predict": 2}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -104,6 +104,25 @@ pub struct Array {
     pub items: ArrayItems,
 }
 
+/// Array items to keep when a file is opened for [`Gguf::check_shape`] (more than any model's
+/// layer count).
+pub const SHAPE_ITEMS: usize = 4096;
+
+/// The integers among an array's kept items (none for other element types).
+fn integers(items: &ArrayItems) -> Vec<i128> {
+    match items {
+        ArrayItems::U8(v) => v.iter().map(|&x| x.into()).collect(),
+        ArrayItems::I8(v) => v.iter().map(|&x| x.into()).collect(),
+        ArrayItems::U16(v) => v.iter().map(|&x| x.into()).collect(),
+        ArrayItems::I16(v) => v.iter().map(|&x| x.into()).collect(),
+        ArrayItems::U32(v) => v.iter().map(|&x| x.into()).collect(),
+        ArrayItems::I32(v) => v.iter().map(|&x| x.into()).collect(),
+        ArrayItems::U64(v) => v.iter().map(|&x| x.into()).collect(),
+        ArrayItems::I64(v) => v.iter().map(|&x| x.into()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The kept elements of an [`Array`], stored per element type so that a
 /// fully kept numeric table costs its on-disk size, not a `Value` per entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -406,6 +425,42 @@ impl Gguf {
 
     pub fn architecture(&self) -> Option<&str> {
         self.get("general.architecture").and_then(Value::as_str)
+    }
+
+    /// The model's shape, as llama.cpp will read it: each of these integers must be a
+    /// non-negative `i32` (llama.cpp stores them as `uint32_t` and hands them out as `int32_t`,
+    /// and llama-cpp-2 panics on the negative it gets for 0xFFFFFFFF). Per-layer arrays are
+    /// checked as far as they were kept: open with [`SHAPE_ITEMS`].
+    pub fn check_shape(&self) -> Result<(), String> {
+        const KEYS: [&str; 6] = [
+            "context_length",
+            "block_count",
+            "embedding_length",
+            "feed_forward_length",
+            "attention.head_count",
+            "attention.head_count_kv",
+        ];
+        let Some(arch) = self.architecture() else {
+            return Ok(());
+        };
+        for suffix in KEYS {
+            let key = format!("{arch}.{suffix}");
+            let values: Vec<i128> = match self.get(&key) {
+                None => continue,
+                Some(Value::Array(a)) => integers(&a.items),
+                Some(v) => v.as_i64().map(i128::from).into_iter().collect(),
+            };
+            if let Some(bad) = values
+                .into_iter()
+                .find(|v| !(0..=i128::from(i32::MAX)).contains(v))
+            {
+                return Err(format!(
+                    "invalid model metadata: {key} is {bad}, out of the range llama.cpp accepts (0 to {})",
+                    i32::MAX
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `general.type`: "model" when absent; otherwise as written

@@ -706,3 +706,35 @@ fn real_model_if_present() {
     );
     assert_eq!(full.tensors, g.tensors);
 }
+
+#[test]
+fn shape_values_llama_cpp_cannot_take_are_refused() {
+    let shape = |pairs: &[(&str, Value)]| {
+        let mut kv = vec![("general.architecture", Value::String("gemma3".into()))];
+        kv.extend_from_slice(pairs);
+        parse(&build(3, &kv_of(&kv), &[]), SHAPE_ITEMS)
+            .unwrap()
+            .check_shape()
+    };
+    assert_eq!(
+        shape(&[
+            ("gemma3.context_length", Value::U32(32768)),
+            ("gemma3.block_count", Value::U64(18)),
+        ]),
+        Ok(())
+    );
+    assert_eq!(
+        shape(&[("gemma3.context_length", Value::U32(u32::MAX))]),
+        Err("invalid model metadata: gemma3.context_length is 4294967295, out of the range llama.cpp accepts (0 to 2147483647)".into())
+    );
+    assert!(shape(&[("gemma3.block_count", Value::I32(-1))]).is_err());
+    let per_layer = Value::Array(Array {
+        len: 3,
+        items: ArrayItems::U32(vec![8, 8, 1 << 31]),
+    });
+    assert!(
+        shape(&[("gemma3.attention.head_count", per_layer)])
+            .unwrap_err()
+            .contains("gemma3.attention.head_count is 2147483648")
+    );
+}
