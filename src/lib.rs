@@ -12,7 +12,7 @@
 //! - [`modelfile`]: the Modelfile parser and printer.
 //! - [`template`]: Go `text/template` (Modelfile TEMPLATE) and Jinja (GGUF chat template).
 //! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner (slots, grammar-constrained
-//!   sampling, logprobs, a mean-pooled context made per embedding request), the runner process and
+//!   sampling with grammars built on a background thread, logprobs, a mean-pooled context made per embedding request), the runner process and
 //!   its protocol (`engine::process`), GGUF metadata, option mapping.
 //! - [`registry`]: pull and push over the registry protocol (ranged parallel downloads that
 //!   resume across server restarts, verified before visible; chunked uploads; the signed

@@ -1,5 +1,6 @@
 //! The few operating-system calls std does not offer: free disk space (a pull must fit before
-//! it starts) and the open-files limit (raised at `serve` start-up, as Go programs do).
+//! it starts), the open-files limit (raised at `serve` start-up, as Go programs do) and a
+//! thread's scheduling priority (background work yields to decoding).
 
 use std::ffi::CString;
 use std::io;
@@ -46,6 +47,20 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
         lim = want;
     }
     Ok(lim.rlim_cur)
+}
+
+/// Gives the calling thread the lowest scheduling priority (nice 19), so work it does in the
+/// background (building a grammar) takes only the CPU that decoding leaves. On Linux the nice
+/// value is per thread.
+#[allow(unsafe_code)]
+pub fn lower_this_threads_priority() -> io::Result<()> {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    // SAFETY: plain syscall on this thread's id.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use tokio::sync::{mpsc, oneshot};
 
+use super::grammar;
 use super::text::{StopMatcher, Utf8Buffer};
 use super::{
     CompletionRequest, Done, DoneReason, EmbedError, EmbedRequest, Embedded, EngineError, Event,
@@ -341,19 +342,24 @@ fn engine_main(
         return;
     }
     let slots = (0..n_parallel as i32).map(Slot::new).collect();
-    let mut engine = Engine {
-        model: &model,
-        backend,
-        threads,
-        ctx: &mut ctx,
-        embed: None,
-        batch,
-        slots,
-        queue: VecDeque::new(),
-        n_ctx_slot: n_ctx_slot as usize,
-        n_batch: n_batch as usize,
-    };
-    engine.run(rx);
+    let model = &model;
+    std::thread::scope(|scope| {
+        let mut engine = Engine {
+            model,
+            backend,
+            threads,
+            ctx: &mut ctx,
+            embed: None,
+            batch,
+            slots,
+            queue: VecDeque::new(),
+            grammars: grammar::Builder::start(scope, model),
+            building: Vec::new(),
+            n_ctx_slot: n_ctx_slot as usize,
+            n_batch: n_batch as usize,
+        };
+        engine.run(rx);
+    });
     tracing::debug!(model = %params.model_path.display(), "engine stopped");
 }
 
@@ -518,6 +524,8 @@ struct Sequence {
 struct Queued {
     req: Box<CompletionRequest>,
     tx: mpsc::UnboundedSender<Event>,
+    /// The request's grammar, built ([`grammar::Builder`]) before it joins the queue.
+    grammar: Option<LlamaSampler>,
 }
 
 struct Engine<'m, 'c> {
@@ -530,6 +538,9 @@ struct Engine<'m, 'c> {
     batch: LlamaBatch<'static>,
     slots: Vec<Slot>,
     queue: VecDeque<Queued>,
+    grammars: grammar::Builder,
+    /// Requests whose grammar is being built, by build id; they join `queue` when it is done.
+    building: Vec<(u64, Queued)>,
     n_ctx_slot: usize,
     n_batch: usize,
 }
@@ -538,10 +549,20 @@ impl Engine<'_, '_> {
     fn run(&mut self, rx: std_mpsc::Receiver<Command>) {
         loop {
             let busy = self.slots.iter().any(|s| s.seq.is_some()) || !self.queue.is_empty();
-            if !busy {
+            if !busy && self.building.is_empty() {
                 match rx.recv() {
                     Ok(cmd) => self.handle(cmd),
                     Err(_) => return,
+                }
+            } else if !busy {
+                // Only grammars being built: wake for a command or to collect them.
+                match rx.recv_timeout(grammar::Builder::POLL) {
+                    Ok(cmd) => self.handle(cmd),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                        self.fail_all("model unloaded");
+                        return;
+                    }
                 }
             }
             loop {
@@ -554,6 +575,7 @@ impl Engine<'_, '_> {
                     }
                 }
             }
+            self.collect_grammars();
             self.drop_cancelled();
             self.admit();
             self.step();
@@ -562,7 +584,22 @@ impl Engine<'_, '_> {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Complete(req, tx) => self.queue.push_back(Queued { req, tx }),
+            Command::Complete(mut req, tx) => match req.grammar.take() {
+                Some(g) => {
+                    let id = self.grammars.submit(g, tx.clone());
+                    let q = Queued {
+                        req,
+                        tx,
+                        grammar: None,
+                    };
+                    self.building.push((id, q));
+                }
+                None => self.queue.push_back(Queued {
+                    req,
+                    tx,
+                    grammar: None,
+                }),
+            },
             Command::Tokenize(text, reply) => {
                 let tokens = self.tokenize(&text).iter().map(|t| t.0).collect();
                 let _ = reply.send(tokens);
@@ -653,13 +690,47 @@ impl Engine<'_, '_> {
         tokens
     }
 
+    /// Moves requests whose grammar is built into the queue; one llama.cpp refused fails.
+    fn collect_grammars(&mut self) {
+        loop {
+            let done = match self.grammars.try_take() {
+                Ok(Some(d)) => d,
+                Ok(None) => return,
+                Err(()) => {
+                    for (_, q) in self.building.drain(..) {
+                        let _ =
+                            q.tx.send(Event::Error("the grammar builder stopped".into()));
+                    }
+                    return;
+                }
+            };
+            let Some(i) = self.building.iter().position(|(id, _)| *id == done.id) else {
+                continue; // its client left while it was built
+            };
+            let (_, mut q) = self.building.remove(i);
+            match done.result {
+                Ok(g) => {
+                    q.grammar = Some(g.0);
+                    self.queue.push_back(q);
+                }
+                Err(e) => {
+                    let _ = q.tx.send(Event::InvalidGrammar(e));
+                }
+            }
+        }
+    }
+
     fn fail_all(&mut self, msg: &str) {
         for slot in &mut self.slots {
             if let Some(seq) = slot.seq.take() {
                 let _ = seq.tx.send(Event::Error(msg.to_string()));
             }
         }
-        for q in self.queue.drain(..) {
+        for q in self
+            .queue
+            .drain(..)
+            .chain(self.building.drain(..).map(|(_, q)| q))
+        {
             let _ = q.tx.send(Event::Error(msg.to_string()));
         }
     }
@@ -673,11 +744,12 @@ impl Engine<'_, '_> {
             }
         }
         self.queue.retain(|q| !q.tx.is_closed());
+        self.building.retain(|(_, q)| !q.tx.is_closed());
     }
 
     fn admit(&mut self) {
         while !self.queue.is_empty() {
-            let Some(q) = self.queue.pop_front() else {
+            let Some(mut q) = self.queue.pop_front() else {
                 break;
             };
             let mut prompt = self.tokenize(&q.req.prompt);
@@ -722,20 +794,7 @@ impl Engine<'_, '_> {
                 _ => self.n_ctx_slot.saturating_mul(10),
             };
             let sampler = build_sampler(&q.req.sampling, self.model, self.n_ctx_slot, &prompt);
-            let grammar = match q
-                .req
-                .grammar
-                .as_deref()
-                .map(|g| LlamaSampler::grammar(self.model, g, "root"))
-            {
-                None => None,
-                Some(Ok(g)) => Some(g),
-                Some(Err(e)) => {
-                    let _ =
-                        q.tx.send(Event::Error(format!("failed to load grammar: {e}")));
-                    continue;
-                }
-            };
+            let grammar = q.grammar.take();
             tracing::debug!(
                 slot = slot.id,
                 prompt = prompt.len(),

@@ -7,6 +7,7 @@
 //! A leaf: depends on nothing above it (no server, scheduler, store or CLI).
 
 pub mod gguf;
+mod grammar;
 pub mod llama;
 pub mod options;
 pub mod process;
@@ -121,12 +122,17 @@ pub enum Event {
     Logprob(TokenLogprob),
     Done(Done),
     Error(String),
+    /// The request's grammar is one llama.cpp cannot build (the server's 400 for `format`).
+    InvalidGrammar(String),
 }
 
 impl Event {
-    /// Done or Error: nothing follows.
+    /// Done or an error: nothing follows.
     pub fn is_final(&self) -> bool {
-        matches!(self, Event::Done(_) | Event::Error(_))
+        matches!(
+            self,
+            Event::Done(_) | Event::Error(_) | Event::InvalidGrammar(_)
+        )
     }
 }
 

@@ -336,22 +336,42 @@ ws     ::= ([ \t\n] ws)?
 "#;
 
 /// `format`: nothing, `"json"` (any JSON object) or a JSON schema (llama.cpp's schema-to-grammar
-/// conversion). A schema it cannot convert is a 400 before anything runs.
+/// conversion). A schema past [`super::schema`]'s bounds or one it cannot convert is a 400
+/// before anything runs; one whose grammar llama.cpp then refuses is a 400 from the engine.
 fn format_grammar(format: Option<&Value>) -> Result<Option<String>, ApiError> {
     match format {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) if s == "json" => Ok(Some(JSON_GRAMMAR.to_string())),
-        Some(schema @ Value::Object(_)) => llama_cpp_2::json_schema_to_grammar(&schema.to_string())
-            .map(Some)
-            .map_err(|e| {
-                tracing::debug!("JSON schema to grammar: {e}");
-                ApiError::bad_request("invalid JSON schema in format")
-            }),
+        Some(schema @ Value::Object(_)) => {
+            use super::schema::Refused;
+            super::schema::check_cost(schema).map_err(|e| match e {
+                Refused::TooLarge(e) => {
+                    ApiError::bad_request(format!("invalid JSON schema in format: {e}"))
+                }
+                Refused::Unbuildable(e) => {
+                    tracing::debug!("JSON schema llama.cpp cannot build: {e}");
+                    ApiError::bad_request("invalid JSON schema in format")
+                }
+            })?;
+            llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+                .map(Some)
+                .map_err(|e| {
+                    tracing::debug!("JSON schema to grammar: {e}");
+                    ApiError::bad_request("invalid JSON schema in format")
+                })
+        }
         Some(other) => Err(ApiError::bad_request(format!(
             "invalid format: {other}; expected \"json\" or a valid JSON Schema object"
         ))),
     }
+}
+
+/// A schema that converted to a grammar llama.cpp then refused (left recursion through `$ref`,
+/// a repetition over its limit of 2000: `minItems` 1e8, `^a{100000000}$`): Ollama's 400.
+fn invalid_grammar(detail: &str) -> ApiError {
+    tracing::debug!("grammar refused by llama.cpp: {detail}");
+    ApiError::bad_request("invalid JSON schema in format")
 }
 
 /// How a route shapes engine output: one chunk per piece of text, and a final object carrying
@@ -392,6 +412,7 @@ pub async fn respond<S: Shape>(
                 Some(Event::Text(t)) => text.push_str(&t),
                 Some(Event::Logprob(l)) => lps.push(l),
                 Some(Event::Error(e)) => return Err(ApiError::internal(e)),
+                Some(Event::InvalidGrammar(e)) => return Err(invalid_grammar(&e)),
                 Some(Event::Done(done)) => {
                     let last = shape.last(&running, &done, text, logprobs_json(lps));
                     return Ok(axum::Json(last).into_response());
@@ -404,6 +425,7 @@ pub async fn respond<S: Shape>(
     let first = match running.events.recv().await {
         None => return Err(ApiError::internal(runner_stopped())),
         Some(Event::Error(e)) => return Err(ApiError::internal(e)),
+        Some(Event::InvalidGrammar(e)) => return Err(invalid_grammar(&e)),
         Some(event) => event,
     };
     let (tx, response) = super::stream::ndjson();
@@ -441,6 +463,10 @@ pub async fn respond<S: Shape>(
                 }
                 Some(Event::Error(e)) => {
                     tx.send_error(&e).await;
+                    return;
+                }
+                Some(Event::InvalidGrammar(e)) => {
+                    tx.send_error(&invalid_grammar(&e).message).await;
                     return;
                 }
             }

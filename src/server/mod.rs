@@ -17,6 +17,7 @@ pub mod meta;
 pub mod models;
 pub mod openai;
 pub mod prompt;
+pub mod schema;
 pub mod stream;
 pub mod thinking;
 pub mod tools;

@@ -461,3 +461,180 @@ async fn a_model_llama_cpp_2_would_panic_on_is_a_clear_error() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A request for the real engine, greedy, with an optional raw GBNF grammar.
+fn engine_request(
+    prompt: &str,
+    num_predict: i64,
+    grammar: Option<String>,
+) -> rollama::engine::CompletionRequest {
+    let opts = rollama::api::options::Options {
+        temperature: 0.0,
+        ..Default::default()
+    };
+    rollama::engine::CompletionRequest {
+        prompt: prompt.into(),
+        num_predict,
+        num_keep: 0,
+        stop: vec![],
+        sampling: rollama::engine::options::sampling_params(&opts),
+        grammar,
+        logprobs: false,
+        top_logprobs: 0,
+    }
+}
+
+async fn until_done(rx: &mut tokio::sync::mpsc::UnboundedReceiver<rollama::engine::Event>) {
+    use rollama::engine::Event;
+    loop {
+        match rx.recv().await {
+            Some(Event::Done(_)) => return,
+            Some(Event::Error(e)) | Some(Event::InvalidGrammar(e)) => panic!("{e}"),
+            None => panic!("the engine stopped"),
+            Some(_) => {}
+        }
+    }
+}
+
+/// The engine itself, below the server's schema bounds: a grammar whose build takes seconds
+/// (30,000 alternatives: llama.cpp deduplicates its parse stacks pairwise) is built beside the
+/// decode loop, not in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grammar_being_built_stalls_no_running_sequence() {
+    use rollama::engine::llama::LlamaRunner;
+    use rollama::engine::{Event, LoadParams, Runner};
+    let runner = tokio::task::spawn_blocking(|| {
+        LlamaRunner::load(LoadParams {
+            model_path: gguf().to_path_buf(),
+            adapters: vec![],
+            num_ctx: 512,
+            num_batch: 512,
+            num_thread: 2,
+            num_parallel: 2,
+            use_mmap: true,
+            flash_attention: None,
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let huge = format!(
+        "root ::= {}",
+        (0..30_000)
+            .map(|i| format!("\"v{i}\""))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+
+    let mut a = runner
+        .completion(engine_request("Once upon a time", 20, None))
+        .unwrap();
+    assert!(
+        matches!(a.recv().await, Some(Event::Text(_))),
+        "a is running"
+    );
+    let mut b = runner
+        .completion(engine_request("Answer:", 1, Some(huge.clone())))
+        .unwrap();
+    // `a` finishes its 20 tokens while `b`'s grammar is still being built (before, the build
+    // ran on the engine thread: `a` stood still until it was done and `b` had started).
+    until_done(&mut a).await;
+    assert!(
+        matches!(
+            b.try_recv(),
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty)
+        ),
+        "b has not started"
+    );
+    // A request that leaves while its grammar is built is dropped (its sampler too, when the
+    // build ends), as is one that leaves before its build started; the model serves on.
+    drop(b);
+    let c = runner
+        .completion(engine_request("Answer:", 1, Some(huge)))
+        .unwrap();
+    drop(c);
+    let mut d = runner
+        .completion(engine_request("Once upon a time", 5, None))
+        .unwrap();
+    until_done(&mut d).await;
+    let mut e = runner
+        .completion(engine_request("x", 1, Some("root ::= root \"a\"".into())))
+        .unwrap();
+    assert!(matches!(e.recv().await, Some(Event::InvalidGrammar(_))));
+    // And the builder goes on building for those who stay.
+    let mut f = runner
+        .completion(engine_request(
+            "Answer:",
+            3,
+            Some("root ::= \"v\" [0-9]+".into()),
+        ))
+        .unwrap();
+    let mut text = String::new();
+    loop {
+        match f.recv().await {
+            Some(Event::Text(t)) => text.push_str(&t),
+            Some(Event::Done(_)) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(text.starts_with('v'), "{text:?}");
+    assert!(runner.is_alive());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemas_too_costly_or_unbuildable_are_a_400_and_stall_nothing() {
+    let s = Server::start();
+    let many: Vec<String> = (0..100_000).map(|i| format!("value number {i}")).collect();
+    let wide = json!({"type": "object",
+        "properties": (0..10_000).map(|i| (format!("p{i}"), json!({"type": "string"})))
+            .collect::<serde_json::Map<_, _>>(),
+        "required": (0..10_000).map(|i| format!("p{i}")).collect::<Vec<_>>()});
+    for (format, want) in [
+        (
+            json!({"enum": many}),
+            "invalid JSON schema in format: more than 1000 alternatives at one place (enum, anyOf, oneOf)",
+        ),
+        (
+            wide,
+            "invalid JSON schema in format: an object with 10000 properties, at most 1000",
+        ),
+        // What llama.cpp cannot turn into a grammar: Ollama's 400, not a 500.
+        (
+            json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}},
+                   "$ref": "#/$defs/a"}),
+            "invalid JSON schema in format",
+        ),
+        (
+            json!({"type": "array", "items": {"type": "integer"}, "minItems": 100_000_000}),
+            "invalid JSON schema in format",
+        ),
+        (
+            json!({"type": "string", "minLength": 100_000_000}),
+            "invalid JSON schema in format",
+        ),
+        (
+            json!({"type": "string", "pattern": "^a{100000000}$"}),
+            "invalid JSON schema in format",
+        ),
+    ] {
+        for stream in [false, true] {
+            let (status, body) = post(
+                &s,
+                "/api/generate",
+                json!({"model": MODEL, "prompt": "x", "format": format, "stream": stream}),
+            )
+            .await;
+            assert_eq!((status, body), (400, json!({"error": want})), "{want}");
+        }
+    }
+    let (status, body) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "Answer:", "stream": false,
+               "format": {"enum": ["yes", "no"]}, "options": {"num_predict": 4}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer = body["response"].as_str().unwrap();
+    assert!(answer == "\"yes\"" || answer == "\"no\"", "{answer}");
+}
