@@ -1,4 +1,4 @@
-//! Every `OLLAMA_*` environment variable rollama understands: its name, meaning, default and
+//! Every `OLLAMA_*` (and rollama's own `ROLLAMA_*`) environment variable rollama understands: its name, meaning, default and
 //! typed parse, in one place. Nothing else in the crate reads the environment; the rest of the
 //! program receives a [`Config`] value. Values are read the way Ollama reads them: surrounding
 //! whitespace and quotes are stripped, unparsable numbers fall back to the default with a
@@ -71,6 +71,15 @@ pub struct Host {
 
 impl Host {
     /// The address `serve` binds to.
+    /// Whether the server listens on a loopback address only (the Host check is on then).
+    pub fn binds_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     pub fn bind_addr(&self) -> String {
         let host = if self.host.is_empty() {
             "0.0.0.0"
@@ -137,6 +146,14 @@ pub struct Config {
     /// `ROLLAMA_IDLE_TIMEOUT` (75 s): how long a kept-alive connection may sit with no request
     /// before it is closed; `None` (0) keeps it for ever.
     pub idle_timeout: Option<Duration>,
+    /// `OLLAMA_ORIGINS`: extra allowed CORS origins (comma list, `*` wildcards).
+    pub origins: String,
+    /// `ROLLAMA_API_KEYS`: `KEY` or `SCOPE:KEY`, comma-separated; none means open.
+    pub api_keys: String,
+    /// `ROLLAMA_API_KEYS_FILE`: more keys, one a line, re-read on SIGHUP.
+    pub api_keys_file: Option<PathBuf>,
+    /// `OLLAMA_API_KEY`: the key the CLI sends (`Authorization: Bearer`).
+    pub api_key: Option<String>,
     /// `~/.ollama`: history file and keys live here.
     pub home: PathBuf,
     /// Warnings produced while reading the variables (logged by the caller).
@@ -237,6 +254,12 @@ impl Config {
             engine_in_process: parse_bool(&var("ROLLAMA_ENGINE_IN_PROCESS")),
             header_timeout,
             idle_timeout,
+            origins: var("OLLAMA_ORIGINS"),
+            api_keys: var("ROLLAMA_API_KEYS"),
+            api_keys_file: Some(var("ROLLAMA_API_KEYS_FILE"))
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            api_key: Some(var("OLLAMA_API_KEY")).filter(|s| !s.is_empty()),
             home,
             warnings,
         }

@@ -5,7 +5,7 @@
 //!
 //! Read `../shared/spec/architecture.md` for the agreed shape; this is where the code stands.
 //!
-//! - [`envconfig`]: every `OLLAMA_*` variable (and `ROLLAMA_ENGINE_IN_PROCESS`); the engine also
+//! - [`envconfig`]: every `OLLAMA_*` variable and rollama's own `ROLLAMA_*` ones; the engine also
 //!   reads the internal `ROLLAMA_COMPUTE_LOCK` its server sets for it.
 //! - [`api`]: wire types mirroring Ollama's JSON, the option table, the reqwest client.
 //! - [`store`]: the on-disk model store (manifests + blobs), byte-compatible with Ollama's.
@@ -21,7 +21,8 @@
 //! - [`server`]: the axum router and one module per route family; `server::openai` translates
 //!   the `/v1` API to and from the native handlers, as Ollama's middleware does;
 //!   `server::listen` is the accept loop (hyper HTTP/1 with header-read and idle deadlines,
-//!   which `axum::serve` lacks).
+//!   which `axum::serve` lacks); `server::guard` runs before every route (CORS and the Host
+//!   check in `server::cors`, the body limit, API keys with scopes in `server::auth`).
 //! - [`cli`]: clap definitions and one module per subcommand.
 //! - [`duration`], [`gofmt`]: Go-compatible durations and number/quote formatting.
 //! - [`os`]: free disk space and the open-files limit (libc calls std lacks).
@@ -41,7 +42,7 @@
 //!   they have been untouched for a week), and
 //!   hashes each blob before renaming it into place rather than after, as Ollama does; the
 //!   `verifying sha256 digest` status is still sent where Ollama sends it.
-//! - Not built yet: `/v1/responses`, CORS and Host-header checks, context shift (generation stops with `length` when
+//! - Not built yet: `/v1/responses`, context shift (generation stops with `length` when
 //!   the context is full), quantization on create. See README.md.
 
 pub mod api;

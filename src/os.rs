@@ -1,6 +1,7 @@
 //! The few operating-system calls std does not offer: free disk space (a pull must fit before
-//! it starts), the open-files limit (raised at `serve` start-up, as Go programs do) and a
-//! thread's scheduling priority (background work yields to decoding).
+//! it starts), the open-files limit (raised at `serve` start-up, as Go programs do), a
+//! thread's scheduling priority (background work yields to decoding), and the host name and
+//! interface addresses (the Host-header check).
 
 use std::ffi::CString;
 use std::io;
@@ -63,6 +64,55 @@ pub fn lower_this_threads_priority() -> io::Result<()> {
     Ok(())
 }
 
+/// The machine's host name (Go's `os.Hostname`).
+#[allow(unsafe_code)]
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length; gethostname NUL-terminates within it
+    // or truncates.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The IP addresses of this machine's network interfaces.
+#[allow(unsafe_code)]
+pub fn interface_addresses() -> Vec<std::net::IpAddr> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, alive until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points at a sockaddr whose family says its real type.
+            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+                out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -73,5 +123,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(free_space(dir.path()).unwrap() > 0);
         assert!(free_space(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn the_loopback_interface_and_a_host_name_are_found() {
+        assert!(interface_addresses().iter().any(|a| a.is_loopback()));
+        assert!(!hostname().is_empty());
     }
 }

@@ -64,10 +64,21 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the server at `base` (`http://127.0.0.1:11434`).
-    pub fn new(base: impl Into<String>) -> Client {
+    /// A client for the server at `base` (`http://127.0.0.1:11434`). With an API key
+    /// (`OLLAMA_API_KEY`), every request carries `Authorization: Bearer <key>`, as the official
+    /// clients send it.
+    pub fn new(base: impl Into<String>, api_key: Option<&str>) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(mut v) = api_key
+            .filter(|k| !k.is_empty())
+            .and_then(|k| reqwest::header::HeaderValue::from_str(&format!("Bearer {k}")).ok())
+        {
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         let http = reqwest::Client::builder()
             .user_agent(user_agent())
+            .default_headers(headers)
             .build()
             .unwrap_or_default();
         Client {

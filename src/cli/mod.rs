@@ -69,7 +69,7 @@ pub fn out(s: &str) -> Result<(), CliError> {
 }
 
 pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
-    let client = Client::new(config.host.base_url());
+    let client = Client::new(config.host.base_url(), config.api_key.as_deref());
     if cli.version {
         return version(&client).await;
     }

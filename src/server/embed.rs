@@ -103,20 +103,8 @@ async fn run(
     options: Option<&Map<String, Value>>,
     keep_alive: Option<KeepAlive>,
 ) -> Result<(Option<Embedded>, std::time::Duration), ApiError> {
-    if name.is_empty() {
-        return Err(ApiError::bad_request("model is required"));
-    }
-    let (state2, name2) = (Arc::clone(state), name.to_string());
-    let (model, meta) = tokio::task::spawn_blocking(move || {
-        let model = state2.model(&name2)?;
-        let meta = state2.model_meta(&model)?;
-        Ok::<_, ApiError>((model, meta))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
-    let opts = infer::merge_options(state, &model, options)?;
     let loading = Instant::now();
-    let lease = infer::acquire(state, &model, &meta, &opts, keep_alive).await?;
+    let lease = infer::lease_by_name(state, name, options, keep_alive).await?;
     let load_duration = loading.elapsed();
     if texts.is_empty() {
         return Ok((None, load_duration));

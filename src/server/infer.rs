@@ -154,6 +154,29 @@ pub fn merge_options(
     Ok(opts)
 }
 
+/// The model `name` loaded (or found loaded) with the request's `options`: `model is required`
+/// (400) for an empty name, 404 for one the store lacks.
+pub async fn lease_by_name(
+    state: &Arc<AppState>,
+    name: &str,
+    options: Option<&Map<String, Value>>,
+    keep_alive: Option<KeepAlive>,
+) -> Result<Lease, ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::bad_request("model is required"));
+    }
+    let (state2, name2) = (Arc::clone(state), name.to_string());
+    let (model, meta) = tokio::task::spawn_blocking(move || {
+        let model = state2.model(&name2)?;
+        let meta = state2.model_meta(&model)?;
+        Ok::<_, ApiError>((model, meta))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let opts = merge_options(state, &model, options)?;
+    acquire(state, &model, &meta, &opts, keep_alive).await
+}
+
 /// A runner for `model` with `opts`, loading it if needed.
 pub async fn acquire(
     state: &Arc<AppState>,

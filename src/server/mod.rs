@@ -5,12 +5,15 @@
 //!
 //! Depends on the store, scheduler, engine and templates; never on the CLI.
 
+pub mod auth;
 pub mod blobs;
 pub mod chat;
+pub mod cors;
 pub mod create;
 pub mod embed;
 pub mod error;
 pub mod generate;
+pub mod guard;
 pub mod infer;
 pub mod listen;
 pub mod meta;
@@ -20,6 +23,7 @@ pub mod prompt;
 pub mod schema;
 pub mod stream;
 pub mod thinking;
+pub mod tokens;
 pub mod tools;
 pub mod transfer;
 
@@ -48,12 +52,26 @@ pub struct AppState {
     pub meta: MetaCache,
     /// Blob downloads in flight, shared by the pulls that need them.
     pub downloads: Arc<crate::registry::Downloads>,
+    /// CORS, Host check, body size, API keys: in front of every route.
+    pub guard: Arc<guard::Guard>,
 }
 
 pub type State = Arc<AppState>;
 
 impl AppState {
+    /// A state whose guard comes from `config`, open when it does not parse (`serve` checks it
+    /// first and refuses to start).
     pub fn new(config: Config, store: Store, loader: Arc<dyn Loader>) -> AppState {
+        let guard = guard::Guard::from_config(&config).unwrap_or_else(|_| guard::Guard::open());
+        AppState::with_guard(config, store, loader, guard)
+    }
+
+    pub fn with_guard(
+        config: Config,
+        store: Store,
+        loader: Arc<dyn Loader>,
+        guard: guard::Guard,
+    ) -> AppState {
         let sched = Scheduler::new(
             SchedConfig {
                 default_keep_alive: config.keep_alive,
@@ -68,6 +86,7 @@ impl AppState {
             sched,
             meta: MetaCache::default(),
             downloads: Arc::default(),
+            guard: Arc::new(guard),
         }
     }
 
@@ -101,6 +120,7 @@ impl AppState {
 
 /// The route table.
 pub fn router(state: State) -> Router {
+    let guard = Arc::clone(&state.guard);
     Router::new()
         .route("/", get(models::root).head(models::root))
         .route("/api/version", get(models::version).head(models::version))
@@ -112,6 +132,8 @@ pub fn router(state: State) -> Router {
         .route("/api/generate", post(generate::generate))
         .route("/api/chat", post(chat::chat))
         .route("/api/embed", post(embed::embed))
+        .route("/api/tokenize", post(tokens::tokenize))
+        .route("/api/detokenize", post(tokens::detokenize))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/v1/embeddings", post(openai::embeddings))
@@ -123,11 +145,17 @@ pub fn router(state: State) -> Router {
         .route("/api/push", post(transfer::push))
         .route(
             "/api/blobs/{digest}",
-            head(blobs::head_blob).post(blobs::upload_blob),
+            head(blobs::head_blob)
+                .post(blobs::upload_blob)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
-        // Ollama sets no limit on request bodies (chat histories with images get large).
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        // Ollama sets no limit on request bodies; a quarter GiB holds any chat history with
+        // images, and a body sent without a length is cut there too (a 413).
+        .layer(axum::extract::DefaultBodyLimit::max(
+            guard::MAX_BODY as usize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
         .with_state(state)
 }
 
@@ -179,7 +207,25 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 .map_err(|e| ServeError(format!("create the compute lock file: {e}")))?,
         )
     };
-    let state = Arc::new(AppState::new(config, store, loader));
+    let guard = guard::Guard::from_config(&config).map_err(ServeError)?;
+    match guard.key_count() {
+        0 => tracing::info!("no API keys set: every request is served (as Ollama)"),
+        n => tracing::info!("{n} API keys in force"),
+    }
+    let state = Arc::new(AppState::with_guard(config, store, loader, guard));
+    let reload = Arc::clone(&state.guard);
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match reload.reload_keys() {
+                Ok(n) => tracing::info!("SIGHUP: {n} API keys in force"),
+                Err(e) => tracing::error!("SIGHUP: keeping the old API keys: {e}"),
+            }
+        }
+    });
     let app = router(Arc::clone(&state));
     let sched = Arc::clone(&state.sched);
     let limits = listen::Limits {

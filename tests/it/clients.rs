@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use crate::harness::*;
 
-fn python() -> &'static str {
+pub fn python() -> &'static str {
     static PY: OnceLock<String> = OnceLock::new();
     PY.get_or_init(|| {
         let out = Command::new(repo().join("scripts/client-venv.sh"))

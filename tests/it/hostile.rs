@@ -278,7 +278,7 @@ async fn slow_and_idle_connections_are_closed_and_cannot_exhaust_the_server() {
 
     // A kept-alive connection is closed once it has been idle for the idle timeout.
     let mut idle = TcpStream::connect(s.host()).await.unwrap();
-    idle.write_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.write_all(b"GET /api/version HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut got = Vec::new();

@@ -21,6 +21,7 @@ mod registry;
 mod repl;
 mod runner;
 mod sched;
+mod security;
 mod store;
 mod stream_errors;
 mod tools;
