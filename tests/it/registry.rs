@@ -39,7 +39,7 @@ impl DockerRegistry {
     fn start() -> DockerRegistry {
         assert!(
             Path::new(REGISTRY_BIN).exists(),
-            "{REGISTRY_BIN} is needed: apt-get install docker-registry (.ci/run installs it)"
+            "{REGISTRY_BIN} is needed: apt-get install docker-registry (scripts/test.sh installs it)"
         );
         let dir = tempdir();
         let storage = dir.path().join("storage");

@@ -32,7 +32,7 @@ impl Tmux {
                 command,
             ])
             .status()
-            .expect("tmux is needed for the REPL tests (.ci/run installs it)")
+            .expect("tmux is needed for the REPL tests (scripts/test.sh installs it)")
             .success();
         assert!(ok, "tmux new-session");
         Tmux { socket }
