@@ -70,7 +70,6 @@ pub struct Host {
 }
 
 impl Host {
-    /// The address `serve` binds to.
     /// Whether the server listens on a loopback address only (the Host check is on then).
     pub fn binds_loopback(&self) -> bool {
         self.host == "localhost"
@@ -80,6 +79,7 @@ impl Host {
                 .is_ok_and(|ip| ip.is_loopback())
     }
 
+    /// The address `serve` binds to.
     pub fn bind_addr(&self) -> String {
         let host = if self.host.is_empty() {
             "0.0.0.0"
@@ -146,6 +146,9 @@ pub struct Config {
     /// `ROLLAMA_IDLE_TIMEOUT` (75 s): how long a kept-alive connection may sit with no request
     /// before it is closed; `None` (0) keeps it for ever.
     pub idle_timeout: Option<Duration>,
+    /// `ROLLAMA_SHUTDOWN_GRACE` (10 s): on SIGTERM/SIGINT, how long requests in flight may run
+    /// on before they are ended with an error.
+    pub shutdown_grace: Duration,
     /// `OLLAMA_ORIGINS`: extra allowed CORS origins (comma list, `*` wildcards).
     pub origins: String,
     /// `ROLLAMA_API_KEYS`: `KEY` or `SCOPE:KEY`, comma-separated; none means open.
@@ -233,6 +236,7 @@ impl Config {
         };
         let header_timeout = timeout("ROLLAMA_HEADER_TIMEOUT", 10);
         let idle_timeout = timeout("ROLLAMA_IDLE_TIMEOUT", 75);
+        let shutdown_grace = timeout("ROLLAMA_SHUTDOWN_GRACE", 10).unwrap_or_default();
 
         let flash_attention = match var("OLLAMA_FLASH_ATTENTION") {
             s if s.is_empty() => None,
@@ -254,6 +258,7 @@ impl Config {
             engine_in_process: parse_bool(&var("ROLLAMA_ENGINE_IN_PROCESS")),
             header_timeout,
             idle_timeout,
+            shutdown_grace,
             origins: var("OLLAMA_ORIGINS"),
             api_keys: var("ROLLAMA_API_KEYS"),
             api_keys_file: Some(var("ROLLAMA_API_KEYS_FILE"))
@@ -263,6 +268,48 @@ impl Config {
             home,
             warnings,
         }
+    }
+}
+
+impl Config {
+    /// Every setting in effect, as `NAME=value` (the start-up log line; API keys are counted,
+    /// never shown).
+    pub fn settings(&self) -> Vec<String> {
+        let d = |d: Option<Duration>| d.map_or("0".to_string(), |d| format!("{d:?}"));
+        let keys = self
+            .api_keys
+            .split(',')
+            .filter(|k| !k.trim().is_empty())
+            .count();
+        vec![
+            format!("OLLAMA_HOST={}", self.host.base_url()),
+            format!("OLLAMA_MODELS={}", self.models.display()),
+            format!("OLLAMA_KEEP_ALIVE={:?}", self.keep_alive),
+            format!("OLLAMA_CONTEXT_LENGTH={}", self.context_length),
+            format!("OLLAMA_NUM_PARALLEL={}", self.num_parallel),
+            format!("OLLAMA_MAX_LOADED_MODELS={}", self.max_loaded_models),
+            format!("OLLAMA_MAX_QUEUE={}", self.max_queue),
+            format!("OLLAMA_DEBUG={:?}", self.log_level),
+            format!("OLLAMA_NOPRUNE={}", self.noprune),
+            format!("OLLAMA_NOHISTORY={}", self.nohistory),
+            format!(
+                "OLLAMA_FLASH_ATTENTION={}",
+                self.flash_attention
+                    .map_or("auto".into(), |b| b.to_string())
+            ),
+            format!("OLLAMA_ORIGINS={:?}", self.origins),
+            format!("ROLLAMA_API_KEYS=({keys} keys)"),
+            format!(
+                "ROLLAMA_API_KEYS_FILE={}",
+                self.api_keys_file
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            ),
+            format!("ROLLAMA_HEADER_TIMEOUT={}", d(self.header_timeout)),
+            format!("ROLLAMA_IDLE_TIMEOUT={}", d(self.idle_timeout)),
+            format!("ROLLAMA_SHUTDOWN_GRACE={:?}", self.shutdown_grace),
+            format!("ROLLAMA_ENGINE_IN_PROCESS={}", self.engine_in_process),
+        ]
     }
 }
 

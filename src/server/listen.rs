@@ -4,8 +4,9 @@
 //! request, as Go's `ReadHeaderTimeout`), or sits idle between requests for longer than the
 //! idle timeout. A request in flight (until its response body ends) has no deadline. Accept
 //! errors (`Too many open files`) back off instead of spinning. On shutdown the listener
-//! closes, each connection finishes the response it is writing, and `serve` returns when all
-//! are gone.
+//! closes (new clients are refused), idle connections close, and requests in flight get a
+//! grace period to finish; then `stop` runs (the server unloads its models, which ends what
+//! still streams with an error line) and `serve` returns once every connection is gone.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,14 +32,19 @@ pub struct Limits {
     pub idle: Option<Duration>,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits for open connections.
+/// How long connections get to close after `stop` before `serve` returns regardless.
+const AFTER_STOP: Duration = Duration::from_secs(5);
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains as the module says.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
+    grace: Duration,
+    stop: impl FnOnce(),
 ) {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
     let tracker = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = Duration::ZERO;
@@ -65,9 +71,17 @@ pub async fn serve(
         }
     }
     drop(listener);
-    let _ = stop.send(true);
+    let _ = stopping.send(true);
     tracker.close();
-    tracker.wait().await;
+    tracing::info!(
+        "shutting down: {} connections open, {grace:?} for requests in flight",
+        tracker.len()
+    );
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::info!("grace period over: ending {} connections", tracker.len());
+    }
+    stop();
+    let _ = tokio::time::timeout(AFTER_STOP, tracker.wait()).await;
 }
 
 async fn connection(

@@ -189,14 +189,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         .await
         .map_err(|e| ServeError(format!("listen tcp {addr}: {e}")))?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
-    tracing::info!(
-        models = %config.models.display(),
-        keep_alive = ?config.keep_alive,
-        context_length = config.context_length,
-        num_parallel = config.num_parallel,
-        max_loaded_models = config.max_loaded_models,
-        "server config"
-    );
+    tracing::info!("server config: {}", config.settings().join(" "));
     tracing::info!("Listening on {local} (version {VERSION})");
     let loader: Arc<dyn crate::sched::Loader> = if config.engine_in_process {
         tracing::warn!("ROLLAMA_ENGINE_IN_PROCESS is set: models run inside the server process");
@@ -232,12 +225,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         header: state.config.header_timeout,
         idle: state.config.idle_timeout,
     };
-    listen::serve(listener, app, limits, async move {
-        shutdown_signal().await;
-        // Unload first, so open streams end now instead of after their last token.
+    let grace = state.config.shutdown_grace;
+    listen::serve(listener, app, limits, shutdown_signal(), grace, move || {
+        // Unloading ends what still streams with an error line.
         sched.shutdown();
     })
     .await;
+    tracing::info!("server stopped");
     Ok(())
 }
 

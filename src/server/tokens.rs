@@ -53,7 +53,8 @@ pub async fn tokenize(
     State(state): State<super::State>,
     ApiJson(req): ApiJson<TokenizeRequest>,
 ) -> Result<axum::Json<TokenizeResponse>, ApiError> {
-    let lease = infer::lease_by_name(&state, &req.model, req.options.as_ref(), req.keep_alive).await?;
+    let lease =
+        infer::lease_by_name(&state, &req.model, req.options.as_ref(), req.keep_alive).await?;
     let rx = lease
         .runner
         .tokenize(req.content)
@@ -73,7 +74,8 @@ pub async fn detokenize(
     State(state): State<super::State>,
     ApiJson(req): ApiJson<DetokenizeRequest>,
 ) -> Result<axum::Json<DetokenizeResponse>, ApiError> {
-    let lease = infer::lease_by_name(&state, &req.model, req.options.as_ref(), req.keep_alive).await?;
+    let lease =
+        infer::lease_by_name(&state, &req.model, req.options.as_ref(), req.keep_alive).await?;
     let rx = lease
         .runner
         .detokenize(req.tokens)

@@ -311,7 +311,8 @@ async fn parallel_slots_give_each_request_its_own_answer() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_ends_open_streams_and_the_server() {
-    let mut s = Server::start();
+    // A story without end outlasts the grace period: it is ended with an error line.
+    let mut s = Server::start_env(&[("ROLLAMA_SHUTDOWN_GRACE", "1s")]);
     let r = http()
         .post(s.url("/api/generate"))
         .json(&json!({"model": MODEL, "prompt": "Write a long story.", "options": {"num_predict": -1}}))
@@ -339,10 +340,53 @@ async fn sigterm_ends_open_streams_and_the_server() {
         "the stream ends with an error line: {last}"
     );
     assert!(
-        s.wait_exit(std::time::Duration::from_secs(20)),
-        "server exited:\n{}",
+        s.exit_status(std::time::Duration::from_secs(20))
+            .is_some_and(|st| st.success()),
+        "server exited with 0:\n{}",
         s.log_text()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_streams_in_flight_finish_and_refuses_new_clients() {
+    let mut s = Server::start_env(&[("ROLLAMA_SHUTDOWN_GRACE", "60s")]);
+    let mut r = http()
+        .post(s.url("/api/generate"))
+        .json(&json!({"model": MODEL, "prompt": "Write a long story.",
+                      "options": {"num_predict": 40, "temperature": 0}}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = String::new();
+    while !body.contains('\n') {
+        let chunk = r.chunk().await.unwrap().expect("stream open");
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    // The listener closes at once: a new client is refused while the stream goes on.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(s.host()).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "still accepting");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    while let Ok(Some(chunk)) = r.chunk().await {
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let last: Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    assert_eq!(last["done"], true, "the stream ran to its end: {last}");
+    assert_eq!(last["eval_count"], 40, "{last}");
+    assert!(
+        s.exit_status(std::time::Duration::from_secs(20))
+            .is_some_and(|st| st.success()),
+        "server exited with 0:\n{}",
+        s.log_text()
+    );
+    let log = s.log_text();
+    assert!(log.contains("shutting down: "), "{log}");
+    assert!(log.contains("server stopped"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

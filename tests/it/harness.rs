@@ -295,16 +295,16 @@ impl Server {
         out
     }
 
-    /// Waits up to `limit` for the server process to exit by itself.
-    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+    /// Waits up to `limit` for the server to exit by itself; its exit status.
+    pub fn exit_status(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return true;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        false
+        None
     }
 
     pub fn stop(mut self) {

@@ -22,6 +22,7 @@ mod repl;
 mod runner;
 mod sched;
 mod security;
+mod service;
 mod store;
 mod stream_errors;
 mod tools;
