@@ -25,6 +25,7 @@
 //!   check in `server::cors`, the body limit, API keys with scopes in `server::auth`).
 //! - [`cli`]: clap definitions and one module per subcommand.
 //! - [`duration`], [`gofmt`]: Go-compatible durations and number/quote formatting.
+//! - [`metrics`]: process-wide counters and histograms for `GET /metrics` (Prometheus text).
 //! - [`os`]: free disk space and the open-files limit (libc calls std lacks).
 //!
 //! # Where the code departs from architecture.md
@@ -51,6 +52,7 @@ pub mod duration;
 pub mod engine;
 pub mod envconfig;
 pub mod gofmt;
+pub mod metrics;
 pub mod modelfile;
 pub mod os;
 pub mod registry;

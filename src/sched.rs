@@ -188,9 +188,11 @@ impl Scheduler {
 
         let loader = Arc::clone(&self.loader);
         let load_params = params.clone();
+        let loading = Instant::now();
         let runner = tokio::task::spawn_blocking(move || loader.load(&load_params))
             .await
             .map_err(|e| SchedError::Load(EngineError::Load(e.to_string())))??;
+        crate::metrics::model_loaded(loading.elapsed().as_secs_f64());
         let path = params.model_path.clone();
         let mut state = self.state();
         state.insert(
@@ -376,6 +378,16 @@ impl Scheduler {
     }
 
     /// Every loaded runner, for `ps`.
+    /// Requests waiting: for a load, or for a slot of a loaded model.
+    pub fn queue_depth(&self) -> usize {
+        let waiting: usize = self
+            .state()
+            .values()
+            .map(|e| e.refs.saturating_sub(e.params.num_parallel.max(1) as usize))
+            .sum();
+        waiting + self.pending.load(Ordering::SeqCst)
+    }
+
     pub fn loaded(&self) -> Vec<LoadedInfo> {
         self.state()
             .iter()

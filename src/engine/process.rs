@@ -278,6 +278,7 @@ fn read_replies(mut reader: BufReader<std::process::ChildStdout>, shared: &Share
         let _ = child.kill();
         match child.wait() {
             Ok(status) if !stopping => {
+                crate::metrics::runner_crashed();
                 tracing::error!(pid = child.id(), %status, "model runner stopped unexpectedly");
             }
             Ok(_) => tracing::debug!(pid = child.id(), "model runner ended"),

@@ -109,6 +109,11 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
         Verdict::Pass(add) => add,
     };
     let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
     let too_big = !path.starts_with("/api/blobs/")
         && req
             .headers()
@@ -128,6 +133,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
         next.run(req).await
     };
     cors::decorate(resp.headers_mut(), add);
+    crate::metrics::request(&route, resp.status().as_u16());
     resp
 }
 

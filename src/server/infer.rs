@@ -417,6 +417,25 @@ pub trait Shape: Send + 'static {
     ) -> Self::Out;
 }
 
+/// Notes the time to a completion's first token, once.
+struct FirstToken(Option<std::time::Instant>);
+
+impl FirstToken {
+    fn new() -> FirstToken {
+        FirstToken(Some(std::time::Instant::now()))
+    }
+
+    fn seen(&mut self) {
+        if let Some(t) = self.0.take() {
+            crate::metrics::first_token(t.elapsed().as_secs_f64());
+        }
+    }
+}
+
+fn record(done: &Done) {
+    crate::metrics::completion(done.prompt_tokens, done.eval_tokens, done.eval_ns);
+}
+
 /// Streams (NDJSON) or collects the completion. Streaming: an engine error after the first line
 /// becomes a last `{"error": ...}` line; before it, a proper error status.
 pub async fn respond<S: Shape>(
@@ -427,16 +446,21 @@ pub async fn respond<S: Shape>(
     use axum::response::IntoResponse;
     // Log-probabilities wait for the text they belong to.
     let mut lps = Vec::new();
+    let mut ttft = FirstToken::new();
     if !streaming {
         let mut text = String::new();
         loop {
             match running.events.recv().await {
                 None => return Err(ApiError::internal(runner_stopped())),
-                Some(Event::Text(t)) => text.push_str(&t),
+                Some(Event::Text(t)) => {
+                    ttft.seen();
+                    text.push_str(&t);
+                }
                 Some(Event::Logprob(l)) => lps.push(l),
                 Some(Event::Error(e)) => return Err(ApiError::internal(e)),
                 Some(Event::InvalidGrammar(e)) => return Err(invalid_grammar(&e)),
                 Some(Event::Done(done)) => {
+                    record(&done);
                     let last = shape.last(&running, &done, text, logprobs_json(lps));
                     return Ok(axum::Json(last).into_response());
                 }
@@ -471,6 +495,7 @@ pub async fn respond<S: Shape>(
                 }
                 Some(Event::Logprob(l)) => lps.push(l),
                 Some(Event::Text(text)) => {
+                    ttft.seen();
                     let chunk = shape.chunk(text, logprobs_json(std::mem::take(&mut lps)));
                     if let Some(chunk) = chunk
                         && !tx.send(&chunk).await
@@ -479,6 +504,7 @@ pub async fn respond<S: Shape>(
                     }
                 }
                 Some(Event::Done(done)) => {
+                    record(&done);
                     let lps = logprobs_json(std::mem::take(&mut lps));
                     tx.send(&shape.last(&running, &done, String::new(), lps))
                         .await;

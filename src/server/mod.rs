@@ -118,6 +118,31 @@ impl AppState {
     }
 }
 
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<State>,
+) -> impl axum::response::IntoResponse {
+    let body = crate::metrics::render(&[
+        (
+            "rollama_queue_depth",
+            "Requests waiting for a model load or a free slot.",
+            state.sched.queue_depth() as f64,
+        ),
+        (
+            "rollama_loaded_models",
+            "Models loaded now.",
+            state.sched.loaded().len() as f64,
+        ),
+    ]);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
 /// The route table.
 pub fn router(state: State) -> Router {
     let guard = Arc::clone(&state.guard);
@@ -133,6 +158,7 @@ pub fn router(state: State) -> Router {
         .route("/api/chat", post(chat::chat))
         .route("/api/embed", post(embed::embed))
         .route("/api/tokenize", post(tokens::tokenize))
+        .route("/metrics", get(metrics))
         .route("/api/detokenize", post(tokens::detokenize))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))

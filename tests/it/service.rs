@@ -129,3 +129,113 @@ fn start_up_logs_every_setting_but_no_key() {
     assert!(log.contains("Listening on 127.0.0.1:"), "{log}");
     assert!(!log.contains('\u{1b}'), "no colour codes for the journal");
 }
+
+async fn metrics_text(s: &Server) -> String {
+    let r = http().get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    r.text().await.unwrap()
+}
+
+/// The value of a sample line `name value`.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_tokens_loads_and_crashes() {
+    let s = Server::start();
+    let body = |stream: bool| {
+        serde_json::json!({"model": MODEL, "prompt": "Once upon a time", "stream": stream,
+                           "options": {"num_predict": 5, "temperature": 0}})
+    };
+    let (status, r) = post(&s, "/api/generate", body(false)).await;
+    assert_eq!(status, 200, "{r}");
+    let lines = post_stream(&s, "/api/generate", body(true)).await;
+    assert_eq!(lines.last().unwrap()["done"], true);
+    let (status, _) = post(&s, "/api/show", serde_json::json!({"model": "nope"})).await;
+    assert_eq!(status, 404);
+
+    let text = metrics_text(&s).await;
+    assert_eq!(
+        sample(
+            &text,
+            "rollama_requests_total{route=\"/api/generate\",status=\"200\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "rollama_requests_total{route=\"/api/show\",status=\"404\"}"
+        ),
+        1.0
+    );
+    assert_eq!(sample(&text, "rollama_generated_tokens_total"), 10.0);
+    assert!(sample(&text, "rollama_prompt_tokens_total") >= 6.0);
+    assert_eq!(
+        sample(&text, "rollama_time_to_first_token_seconds_count"),
+        2.0
+    );
+    assert_eq!(
+        sample(&text, "rollama_generation_tokens_per_second_count"),
+        2.0
+    );
+    assert_eq!(sample(&text, "rollama_model_load_seconds_count"), 1.0);
+    assert_eq!(sample(&text, "rollama_loaded_models"), 1.0);
+    assert_eq!(sample(&text, "rollama_queue_depth"), 0.0);
+    assert_eq!(sample(&text, "rollama_runner_crashes_total"), 0.0);
+
+    // A runner killed under the server is counted.
+    for pid in s.runners() {
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = metrics_text(&s).await;
+        if sample(&text, "rollama_runner_crashes_total") == 1.0 {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no crash counted:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+
+    // promtool (Debian's prometheus, which scripts/test.sh installs) accepts the format.
+    let promtool = std::path::Path::new("/usr/bin/promtool");
+    assert!(
+        promtool.exists(),
+        "promtool is needed: apt-get install prometheus (scripts/test.sh installs it)"
+    );
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
