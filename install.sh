@@ -92,16 +92,17 @@ if [ "$PRINT_UNIT" = 1 ]; then
 fi
 
 if [ "$UNINSTALL" = 1 ]; then
+  # The service and its user exist only if --systemd made them (the unit says so).
   if [ -f "$UNIT" ]; then
     [ "$(id -u)" -eq 0 ] || { echo "Error: removing the service needs root" >&2; exit 1; }
     say "removing rollama.service"
     systemctl disable --now rollama.service 2>/dev/null || true
     rm -f "$UNIT"
     systemctl daemon-reload 2>/dev/null || true
-  fi
-  if [ "$(id -u)" -eq 0 ] && id rollama >/dev/null 2>&1; then
-    say "removing the rollama user"
-    userdel rollama 2>/dev/null || true
+    if id rollama >/dev/null 2>&1; then
+      say "removing the rollama user"
+      userdel rollama 2>/dev/null || true
+    fi
   fi
   if [ "$PURGE" = 1 ] && [ -d "$STATE" ]; then
     say "removing the service's store $STATE"

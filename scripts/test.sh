@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-pkgs=(cmake build-essential libclang-dev tmux procps python3 python3-pip python3-venv docker-registry openssh-client systemd prometheus)
+pkgs=(cmake build-essential libclang-dev tmux procps python3 python3-pip python3-venv docker-registry openssh-client openssl systemd prometheus)
 missing=()
 # "install ok installed" only: a removed package whose config files remain is still known to dpkg.
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }

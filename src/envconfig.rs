@@ -155,6 +155,9 @@ pub struct Config {
     pub api_keys: String,
     /// `ROLLAMA_API_KEYS_FILE`: more keys, one a line, re-read on SIGHUP.
     pub api_keys_file: Option<PathBuf>,
+    /// `ROLLAMA_TLS_CERT` and `ROLLAMA_TLS_KEY`: PEM files; with both, `serve` speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// `OLLAMA_API_KEY`: the key the CLI sends (`Authorization: Bearer`).
     pub api_key: Option<String>,
     /// `~/.ollama`: history file and keys live here.
@@ -265,6 +268,12 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(PathBuf::from),
             api_key: Some(var("OLLAMA_API_KEY")).filter(|s| !s.is_empty()),
+            tls_cert: Some(var("ROLLAMA_TLS_CERT"))
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            tls_key: Some(var("ROLLAMA_TLS_KEY"))
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             home,
             warnings,
         }
@@ -302,6 +311,12 @@ impl Config {
             format!(
                 "ROLLAMA_API_KEYS_FILE={}",
                 self.api_keys_file
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            ),
+            format!(
+                "ROLLAMA_TLS_CERT={}",
+                self.tls_cert
                     .as_ref()
                     .map_or(String::new(), |p| p.display().to_string())
             ),

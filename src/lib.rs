@@ -22,7 +22,8 @@
 //!   the `/v1` API to and from the native handlers, as Ollama's middleware does;
 //!   `server::listen` is the accept loop (hyper HTTP/1 with header-read and idle deadlines,
 //!   which `axum::serve` lacks); `server::guard` runs before every route (CORS and the Host
-//!   check in `server::cors`, the body limit, API keys with scopes in `server::auth`).
+//!   check in `server::cors`, the body limit, API keys with scopes in `server::auth`);
+//!   `server::tls` terminates HTTPS when given a certificate.
 //! - [`cli`]: clap definitions and one module per subcommand.
 //! - [`duration`], [`gofmt`]: Go-compatible durations and number/quote formatting.
 //! - [`metrics`]: process-wide counters and histograms for `GET /metrics` (Prometheus text).

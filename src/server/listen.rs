@@ -1,4 +1,5 @@
-//! The accept loop, in place of `axum::serve`, which has no deadlines: each connection is
+//! The accept loop, in place of `axum::serve`, which has no deadlines: each connection (over
+//! TLS when the server has a certificate, the handshake bounded by the header timeout) is
 //! served by hyper's HTTP/1 and closed when its client takes longer than the header timeout to
 //! send a request's headers (from the first byte, or from the accept for a connection's first
 //! request, as Go's `ReadHeaderTimeout`), or sits idle between requests for longer than the
@@ -21,7 +22,7 @@ use axum::http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -36,10 +37,12 @@ pub struct Limits {
 const AFTER_STOP: Duration = Duration::from_secs(5);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains as the module says.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
     stop: impl FnOnce(),
@@ -57,7 +60,20 @@ pub async fn serve(
             Ok((stream, _)) => {
                 backoff = Duration::ZERO;
                 let _ = stream.set_nodelay(true);
-                tracker.spawn(connection(stream, app.clone(), limits, stopped.clone()));
+                let (app, stopped, tls) = (app.clone(), stopped.clone(), tls.clone());
+                tracker.spawn(async move {
+                    match tls {
+                        None => connection(stream, app, limits, stopped).await,
+                        Some(acceptor) => {
+                            let wait = limits.header.unwrap_or(Duration::from_secs(60));
+                            match tokio::time::timeout(wait, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => connection(tls, app, limits, stopped).await,
+                                Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        }
+                    }
+                });
             }
             Err(e) => {
                 // Go's backoff for temporary accept errors: 5 ms, doubling, at most 1 s.
@@ -84,12 +100,14 @@ pub async fn serve(
     let _ = tokio::time::timeout(AFTER_STOP, tracker.wait()).await;
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     app: Router,
     limits: Limits,
     mut stopped: tokio::sync::watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let clock = Arc::new(Clock::new());
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -204,13 +222,13 @@ impl Drop for InFlight {
     }
 }
 
-/// The TCP stream, noting each read and write on the connection's clock.
-struct Watched {
-    inner: TcpStream,
+/// The connection's stream, noting each read and write on its clock.
+struct Watched<S> {
+    inner: S,
     clock: Arc<Clock>,
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -225,7 +243,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -23,6 +23,7 @@ pub mod prompt;
 pub mod schema;
 pub mod stream;
 pub mod thinking;
+pub mod tls;
 pub mod tokens;
 pub mod tools;
 pub mod transfer;
@@ -216,7 +217,17 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         .map_err(|e| ServeError(format!("listen tcp {addr}: {e}")))?;
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or(addr);
     tracing::info!("server config: {}", config.settings().join(" "));
-    tracing::info!("Listening on {local} (version {VERSION})");
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(ServeError)?),
+        (None, None) => None,
+        _ => {
+            return Err(ServeError(
+                "ROLLAMA_TLS_CERT and ROLLAMA_TLS_KEY go together: set both or neither".into(),
+            ));
+        }
+    };
+    let scheme = if tls.is_some() { " over TLS" } else { "" };
+    tracing::info!("Listening on {local}{scheme} (version {VERSION})");
     let loader: Arc<dyn crate::sched::Loader> = if config.engine_in_process {
         tracing::warn!("ROLLAMA_ENGINE_IN_PROCESS is set: models run inside the server process");
         Arc::new(crate::sched::LlamaLoader)
@@ -252,10 +263,18 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         idle: state.config.idle_timeout,
     };
     let grace = state.config.shutdown_grace;
-    listen::serve(listener, app, limits, shutdown_signal(), grace, move || {
-        // Unloading ends what still streams with an error line.
-        sched.shutdown();
-    })
+    listen::serve(
+        listener,
+        app,
+        limits,
+        tls,
+        shutdown_signal(),
+        grace,
+        move || {
+            // Unloading ends what still streams with an error line.
+            sched.shutdown();
+        },
+    )
     .await;
     tracing::info!("server stopped");
     Ok(())

@@ -383,3 +383,137 @@ async fn tokenize_and_detokenize_round_trip() {
         (404, json!({"error": "model 'nope' not found"}))
     );
 }
+
+/// A test CA and a server certificate it signed for 127.0.0.1 and localhost, made with the
+/// openssl CLI: (CA certificate, server certificate, server key).
+fn make_cert(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is needed (scripts/test.sh installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    };
+    let rsa = ["-newkey", "rsa:2048", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &rsa,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=rollama test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &rsa,
+        &[
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_terminates_tls_with_the_certificate_it_is_given() {
+    let dir = tempdir();
+    let (ca, cert, key) = make_cert(dir.path());
+    let s = Server::start_env(&[
+        ("ROLLAMA_TLS_CERT", cert.to_str().unwrap()),
+        ("ROLLAMA_TLS_KEY", key.to_str().unwrap()),
+    ]);
+    assert!(s.log_text().contains("over TLS"), "{}", s.log_text());
+    let pem = std::fs::read(&ca).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let url = format!("https://{}/api/generate", s.host());
+    let r = client
+        .post(&url)
+        .json(&json!({"model": MODEL, "prompt": "Hi", "stream": false, "options": {"num_predict": 3}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["done"], true, "{v}");
+    // Plain HTTP to the TLS port gets no answer, and a client that does not trust the
+    // certificate refuses it.
+    assert!(http().get(s.url("/api/version")).send().await.is_err());
+    assert!(
+        reqwest::Client::new()
+            .get(format!("https://{}/api/version", s.host()))
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A key that does not match the certificate, or only one of the two, stops the start.
+    let other = tempdir();
+    let (_, _, wrong_key) = make_cert(other.path());
+    for env in [
+        vec![
+            ("ROLLAMA_TLS_CERT", cert.to_str().unwrap()),
+            ("ROLLAMA_TLS_KEY", wrong_key.to_str().unwrap()),
+        ],
+        vec![("ROLLAMA_TLS_CERT", cert.to_str().unwrap())],
+    ] {
+        let mut c = Command::new(BIN);
+        c.arg("serve")
+            .env("OLLAMA_HOST", "127.0.0.1:0")
+            .env("OLLAMA_MODELS", other.path().join("models"))
+            .env("HOME", other.path());
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{env:?}");
+        assert!(
+            stderr(&out).contains("Error: ROLLAMA_TLS_"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

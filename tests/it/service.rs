@@ -239,3 +239,50 @@ async fn metrics_count_requests_tokens_loads_and_crashes() {
         stderr(&out)
     );
 }
+
+#[test]
+fn install_sh_installs_twice_and_uninstalls_what_it_installed() {
+    // The uninstall would also remove a real service of this machine; never run it there.
+    let unit = std::path::Path::new("/etc/systemd/system/rollama.service");
+    assert!(
+        !unit.exists(),
+        "this machine runs rollama.service; the test would uninstall it"
+    );
+    let prefix = tempdir();
+    let run = |args: &[&str]| {
+        let out = Command::new(repo().join("install.sh"))
+            .args(args)
+            .env("PREFIX", prefix.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "install.sh {args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    };
+    let installed = [
+        "bin/rollama",
+        "share/bash-completion/completions/rollama",
+        "share/zsh/site-functions/_rollama",
+        "share/fish/vendor_completions.d/rollama.fish",
+        "share/man/man1/rollama.1",
+    ];
+    for _ in 0..2 {
+        run(&["--no-model"]);
+        for f in installed {
+            assert!(prefix.path().join(f).is_file(), "{f} installed");
+        }
+    }
+    let out = Command::new(prefix.path().join("bin/rollama"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    run(&["--uninstall"]);
+    for f in installed {
+        assert!(!prefix.path().join(f).exists(), "{f} removed");
+    }
+    run(&["--uninstall"]);
+}
