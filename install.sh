@@ -15,7 +15,9 @@
 #
 # Running it again is safe: it rebuilds, reinstalls and leaves an existing user and store as
 # they are. PREFIX (default /usr/local when writable, else ~/.local) chooses where the binary,
-# shell completions and man pages go. The starter model's GGUF is fetched and verified by
+# shell completions and man pages go. The build uses this CPU's best kernels
+# (scripts/rustflags.sh); ROLLAMA_PORTABLE=1 makes one binary for any x86-64 CPU instead
+# (slower prompts). The starter model's GGUF is fetched and verified by
 # scripts/fetch-model.sh into ~/.cache/rollama (outside the repository). The service reads
 # extra settings (OLLAMA_HOST, ROLLAMA_API_KEYS...) from /etc/rollama/rollama.env if present.
 set -euo pipefail
@@ -130,8 +132,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "Error: cargo is needed; install Rust from https://rustup.rs" >&2; exit 1; }
 
-# 2. Release build (llama.cpp is compiled once; a few minutes on 2 cores).
-say "building rollama (release)"
+# 2. Release build (llama.cpp is compiled once; a few minutes on 2 cores), with this CPU's
+# best kernels (scripts/rustflags.sh; ROLLAMA_PORTABLE=1 builds for any x86-64 instead). A
+# RUSTFLAGS already set, even empty, is used as it is.
+if [ -z "${RUSTFLAGS+set}" ]; then
+  RUSTFLAGS=$(scripts/rustflags.sh)
+  export RUSTFLAGS
+fi
+say "building rollama (release${RUSTFLAGS:+, $RUSTFLAGS})"
 cargo build --release --locked
 
 # 3. Install the binary, completions and man pages.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite on a machine that may be brand new: installs what the tests
 # need when it is missing (Debian packages, the test model, the Python client venv), then runs
-# `cargo test --release --locked` with any arguments given (a filter, `-- --nocapture`).
+# `cargo test --release --locked` with any arguments given (a filter, `-- --nocapture`), built
+# as install.sh builds (RUSTFLAGS from scripts/rustflags.sh unless set).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh --test it repl  # one group
@@ -26,4 +27,10 @@ scripts/fetch-model.sh
 # The official ollama and openai Python clients, in a venv in the same cache.
 scripts/client-venv.sh >/dev/null
 
+# The build CI tests is the one install.sh makes: this CPU's best kernels (scripts/rustflags.sh).
+if [ -z "${RUSTFLAGS+set}" ]; then
+  RUSTFLAGS=$(scripts/rustflags.sh)
+  export RUSTFLAGS
+fi
+echo "RUSTFLAGS=$RUSTFLAGS"
 exec cargo test --release --locked "$@"

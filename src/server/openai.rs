@@ -428,21 +428,44 @@ pub async fn chat_completions(State(state): State<super::State>, body: Bytes) ->
     match r.get("tool_choice") {
         Some(Value::String(s)) if s == "none" => tools = None,
         Some(choice @ (Value::String(_) | Value::Object(_))) if choice != "auto" => {
-            let offered = tools
+            let offered: Vec<Value> = tools
                 .as_ref()
                 .and_then(Value::as_array)
-                .map(|t| super::tools::ToolParser::tool_names(t))
+                .cloned()
                 .unwrap_or_default();
-            let names = match choice.pointer("/function/name").and_then(Value::as_str) {
-                Some(one) => vec![one.to_string()],
-                None => offered,
+            let wanted = choice.pointer("/function/name").and_then(Value::as_str);
+            // One branch per callable tool: its name, and arguments that follow its own
+            // parameter schema (any object when it has none), as llama-server constrains them.
+            let branches: Vec<Value> = offered
+                .iter()
+                .filter_map(|t| {
+                    let name = t.pointer("/function/name").and_then(Value::as_str)?;
+                    if wanted.is_some_and(|w| w != name) {
+                        return None;
+                    }
+                    let params = t
+                        .pointer("/function/parameters")
+                        .filter(|p| p.is_object())
+                        .cloned()
+                        .unwrap_or_else(|| json!({"type": "object"}));
+                    Some(json!({
+                        "type": "object",
+                        "properties": {"name": {"const": name}, "arguments": params},
+                        "required": ["name", "arguments"],
+                    }))
+                })
+                .collect();
+            let call = match branches.len() {
+                0 => wanted.map(|w| {
+                    json!({"type": "object",
+                           "properties": {"name": {"const": w}, "arguments": {"type": "object"}},
+                           "required": ["name", "arguments"]})
+                }),
+                1 => branches.into_iter().next(),
+                _ => Some(json!({"anyOf": branches})),
             };
-            if !names.is_empty() && format.is_none() {
-                format = Some(json!({
-                    "type": "object",
-                    "properties": {"name": {"enum": names}, "arguments": {"type": "object"}},
-                    "required": ["name", "arguments"],
-                }));
+            if format.is_none() {
+                format = call;
             }
         }
         _ => {}

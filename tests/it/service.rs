@@ -250,9 +250,11 @@ fn install_sh_installs_twice_and_uninstalls_what_it_installed() {
     );
     let prefix = tempdir();
     let run = |args: &[&str]| {
+        // The flags this test binary was built with, so install.sh's build is the one done.
         let out = Command::new(repo().join("install.sh"))
             .args(args)
             .env("PREFIX", prefix.path())
+            .env("RUSTFLAGS", std::env::var("RUSTFLAGS").unwrap_or_default())
             .output()
             .unwrap();
         assert!(
