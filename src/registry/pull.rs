@@ -14,7 +14,7 @@ use super::{Context, Progress, RegistryError};
 use crate::api::types::ProgressResponse;
 use crate::store::blob::BlobStore;
 use crate::store::digest::Digest;
-use crate::store::manifest::Manifest;
+use crate::store::manifest::{Layer, Manifest};
 use crate::store::name::Name;
 
 /// The most layers a manifest may list (Ollama's models have a handful).
@@ -37,15 +37,10 @@ pub async fn pull(
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
         RegistryError::Invalid(format!("invalid manifest: {e}")).context("pull model manifest")
     })?;
-    check_fits(ctx.store.blobs(), &manifest)?;
+    let layers = parsed_layers(&manifest)?;
+    check_fits(ctx.store.blobs(), &layers)?;
 
-    for layer in manifest
-        .layers
-        .iter()
-        .chain(std::iter::once(&manifest.config))
-    {
-        let digest = Digest::parse(&layer.digest)
-            .map_err(|_| RegistryError::Invalid(format!("invalid digest {}", layer.digest)))?;
+    for (layer, digest) in layers {
         let line = |completed: u64, total: u64| ProgressResponse {
             status: format!("pulling {}", digest.short()),
             digest: digest.to_string(),
@@ -85,29 +80,38 @@ pub async fn pull(
     Ok(())
 }
 
-/// A registry's word is checked before anything is written: a sane number of layers, valid
-/// digests, and sizes whose sum (less what partial downloads already hold) fits the free disk
-/// space, so a manifest declaring a 2^62-byte layer is refused instead of planned.
-fn check_fits(blobs: &BlobStore, manifest: &Manifest) -> Result<(), RegistryError> {
+/// The layers (then the config blob, in Ollama's pull order) with their digests: at most
+/// [`MAX_LAYERS`] of them, every digest valid.
+fn parsed_layers(manifest: &Manifest) -> Result<Vec<(&Layer, Digest)>, RegistryError> {
     if manifest.layers.len() > MAX_LAYERS {
         return Err(RegistryError::Invalid(format!(
             "invalid manifest: {} layers, at most {MAX_LAYERS} are allowed",
             manifest.layers.len()
         )));
     }
-    let mut seen = HashSet::new();
-    let mut need: u64 = 0;
-    for layer in manifest
+    manifest
         .layers
         .iter()
         .chain(std::iter::once(&manifest.config))
-    {
-        let digest = Digest::parse(&layer.digest)
-            .map_err(|_| RegistryError::Invalid(format!("invalid digest {}", layer.digest)))?;
-        if blobs.exists(&digest) || !seen.insert(digest.to_string()) {
+        .map(|layer| {
+            Digest::parse(&layer.digest)
+                .map(|d| (layer, d))
+                .map_err(|_| RegistryError::Invalid(format!("invalid digest {}", layer.digest)))
+        })
+        .collect()
+}
+
+/// Before anything is written: the sizes of the blobs still missing (less what partial
+/// downloads already hold) must fit the free disk space, so a manifest declaring a 2^62-byte
+/// layer is refused instead of planned.
+fn check_fits(blobs: &BlobStore, layers: &[(&Layer, Digest)]) -> Result<(), RegistryError> {
+    let mut seen = HashSet::new();
+    let mut need: u64 = 0;
+    for (layer, digest) in layers {
+        if blobs.exists(digest) || !seen.insert(digest.to_string()) {
             continue;
         }
-        let held = super::download::partial_on_disk(blobs, &digest);
+        let held = super::download::partial_on_disk(blobs, digest);
         need = need.saturating_add(layer.size.saturating_sub(held));
     }
     std::fs::create_dir_all(blobs.dir())?;

@@ -86,13 +86,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    e.status(),
-                    format!(
-                        "request body too large: the limit is {} bytes",
-                        super::guard::MAX_BODY
-                    ),
-                )
+                ApiError::new(e.status(), super::guard::too_large())
             } else {
                 ApiError::bad_request(e.body_text())
             }

@@ -21,6 +21,11 @@ use crate::envconfig::Config;
 /// The largest JSON request body (`/api/blobs` uploads are not limited).
 pub const MAX_BODY: u64 = 256 << 20;
 
+/// The 413's message, from here and from the JSON extractor (a body sent without a length).
+pub fn too_large() -> String {
+    format!("request body too large: the limit is {MAX_BODY} bytes")
+}
+
 pub struct Guard {
     origins: Origins,
     host: HostCheck,
@@ -122,11 +127,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n > MAX_BODY);
     let mut resp = if too_big {
-        family_error(
-            &path,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("request body too large: the limit is {MAX_BODY} bytes"),
-        )
+        family_error(&path, StatusCode::PAYLOAD_TOO_LARGE, &too_large())
     } else if let Some(refused) = authorize(&g, &req, &path) {
         refused
     } else {
