@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::duration::{KeepAlive, parse_go_duration};
+use crate::engine::KvType;
 
 /// The default port of the server, as in Ollama.
 pub const DEFAULT_PORT: u16 = 11434;
@@ -54,6 +55,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "OLLAMA_FLASH_ATTENTION",
         "Enabled flash attention (1 on, 0 off, unset auto)",
+    ),
+    (
+        "OLLAMA_KV_CACHE_TYPE",
+        "Quantization type for the K/V cache (default: f16; q8_0, q4_0 need flash attention)",
     ),
 ];
 
@@ -135,6 +140,9 @@ pub struct Config {
     pub noprune: bool,
     pub nohistory: bool,
     pub flash_attention: Option<bool>,
+    /// `OLLAMA_KV_CACHE_TYPE`; a quantized type with flash attention turned off falls back to
+    /// f16 with a warning, as Ollama did before it left the check to llama.cpp.
+    pub kv_cache_type: KvType,
     /// `NO_COLOR` is set: no ANSI colours anywhere.
     pub no_color: bool,
     /// `ROLLAMA_ENGINE_IN_PROCESS`: run models on threads of the server instead of in runner
@@ -245,6 +253,26 @@ impl Config {
             s if s.is_empty() => None,
             s => Some(parse_bool(&s)),
         };
+        let kv_cache_type = match var("OLLAMA_KV_CACHE_TYPE") {
+            s if s.is_empty() => KvType::F16,
+            s => match KvType::parse(&s) {
+                Some(t) if t.is_quantized() && flash_attention == Some(false) => {
+                    warnings.push(
+                        "OLLAMA_FLASH_ATTENTION must be enabled to use a quantized \
+                         OLLAMA_KV_CACHE_TYPE, using f16"
+                            .into(),
+                    );
+                    KvType::F16
+                }
+                Some(t) => t,
+                None => {
+                    warnings.push(format!(
+                        "invalid OLLAMA_KV_CACHE_TYPE {s:?} (use f16, q8_0 or q4_0), using f16"
+                    ));
+                    KvType::F16
+                }
+            },
+        };
         Config {
             host: parse_host(&var("OLLAMA_HOST"), &mut warnings),
             models,
@@ -257,6 +285,7 @@ impl Config {
             noprune: parse_bool(&var("OLLAMA_NOPRUNE")),
             nohistory: parse_bool(&var("OLLAMA_NOHISTORY")),
             flash_attention,
+            kv_cache_type,
             no_color: lookup("NO_COLOR").is_some_and(|v| !v.is_empty()),
             engine_in_process: parse_bool(&var("ROLLAMA_ENGINE_IN_PROCESS")),
             header_timeout,
@@ -306,6 +335,7 @@ impl Config {
                 self.flash_attention
                     .map_or("auto".into(), |b| b.to_string())
             ),
+            format!("OLLAMA_KV_CACHE_TYPE={}", self.kv_cache_type.name()),
             format!("OLLAMA_ORIGINS={:?}", self.origins),
             format!("ROLLAMA_API_KEYS=({keys} keys)"),
             format!(
@@ -517,6 +547,38 @@ mod tests {
         assert_eq!(got.header_timeout, Some(Duration::from_secs(10)));
         assert_eq!(got.idle_timeout, Some(Duration::from_secs(75)));
         assert_eq!(got.warnings.len(), 2, "{:?}", got.warnings);
+    }
+
+    #[test]
+    fn kv_cache_type() {
+        let c = |kv: &str, fa: &str| {
+            let env: HashMap<&str, &str> =
+                [("OLLAMA_KV_CACHE_TYPE", kv), ("OLLAMA_FLASH_ATTENTION", fa)].into();
+            Config::from_lookup(|k| env.get(k).map(|s| s.to_string()))
+        };
+        assert_eq!(c("", "").kv_cache_type, KvType::F16);
+        assert_eq!(c(" Q8_0 ", "").kv_cache_type, KvType::Q8_0);
+        assert_eq!(c("q4_0", "1").kv_cache_type, KvType::Q4_0);
+        let off = c("q4_0", "0");
+        assert_eq!(
+            off.kv_cache_type,
+            KvType::F16,
+            "quantized needs flash attention"
+        );
+        assert!(off.warnings[0].contains("OLLAMA_FLASH_ATTENTION must be enabled"));
+        assert_eq!(c("f32", "0").kv_cache_type, KvType::F32);
+        let bad = c("q3", "");
+        assert_eq!(bad.kv_cache_type, KvType::F16);
+        assert!(
+            bad.warnings[0].contains("invalid OLLAMA_KV_CACHE_TYPE"),
+            "{:?}",
+            bad.warnings
+        );
+        assert!(
+            c("q8_0", "")
+                .settings()
+                .contains(&"OLLAMA_KV_CACHE_TYPE=q8_0".to_string())
+        );
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //! - [`store`]: the on-disk model store (manifests + blobs), byte-compatible with Ollama's.
 //! - [`modelfile`]: the Modelfile parser and printer.
 //! - [`template`]: Go `text/template` (Modelfile TEMPLATE) and Jinja (GGUF chat template).
-//! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner (slots, grammar-constrained
-//!   sampling with grammars built on a background thread, logprobs, a mean-pooled context made per embedding request), the runner process and
-//!   its protocol (`engine::process`), GGUF metadata, option mapping.
+//! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner (slots that share cached prompt
+//!   prefixes across each other, prompt-lookup speculative decoding (`engine::draft`),
+//!   grammar-constrained sampling with grammars built on a background thread, logprobs, KV cache
+//!   types, a mean-pooled context made per embedding request), the runner process and its
+//!   protocol (`engine::process`), GGUF metadata, option mapping.
 //! - [`registry`]: pull and push over the registry protocol (ranged parallel downloads that
 //!   resume across server restarts, verified before visible; chunked uploads; the signed
 //!   bearer-token challenge with `~/.ollama/id_ed25519`), reporting progress as events.

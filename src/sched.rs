@@ -542,6 +542,8 @@ mod tests {
             num_parallel: 1,
             use_mmap: true,
             flash_attention: None,
+            kv_cache_type: Default::default(),
+            draft_max: 0,
         }
     }
 

@@ -209,7 +209,9 @@ impl Default for Options {
             main_gpu: 0,
             use_mmap: None,
             num_thread: 0,
-            draft_num_predict: 4,
+            // Ollama's default is 4, used only with a DRAFT model; rollama drafts from the
+            // context, where longer guesses pay (engine::draft).
+            draft_num_predict: 16,
             num_keep: 4,
             seed: -1,
             num_predict: -1,

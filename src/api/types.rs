@@ -411,7 +411,16 @@ pub struct CreateRequest {
         skip_serializing_if = "String::is_empty"
     )]
     pub requires: String,
+    /// A Modelfile's `DRAFT` (a draft model for speculative decoding): refused, rollama drafts
+    /// from the context instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_files: Option<Map<String, Value>>,
 }
+
+/// Why a `DRAFT` model is refused (create, CLI and API).
+pub const DRAFT_UNSUPPORTED: &str = "draft models are not supported: rollama drafts from the \
+     prompt and its own output instead (speculative decoding is on by default; the \
+     draft_num_predict option sets the draft length, 0 turns it off); remove the DRAFT line";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProgressResponse {

@@ -29,6 +29,13 @@ pub async fn create(client: &Client, args: CreateArgs) -> Result<(), CliError> {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
 
+    if let Some(d) = parts.drafts.first() {
+        return Err(CliError(format!(
+            "(line {}): {}",
+            d.line,
+            crate::api::types::DRAFT_UNSUPPORTED
+        )));
+    }
     eprintln!("gathering model components");
     let mut req = CreateRequest {
         model: args.model.clone(),

@@ -19,23 +19,22 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use llama_cpp_2::token::data::LlamaTokenData;
-use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use tokio::sync::{mpsc, oneshot};
 
-use super::grammar;
+use super::sampling::{build_sampler, sample_constrained, token_logprob};
 use super::text::{StopMatcher, Utf8Buffer};
 use super::{
     CompletionRequest, Done, DoneReason, EmbedError, EmbedRequest, Embedded, EngineError, Event,
-    LoadParams, Runner, RunnerInfo, SamplingParams, TokenLogprob,
+    KvType, LoadParams, Runner, RunnerInfo,
 };
+use super::{draft, grammar};
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 /// Model loading and context creation, one at a time.
@@ -302,8 +301,14 @@ fn engine_main(
         // One KV buffer for all slots: partial cross-sequence operations are safe and n_ctx is
         // not split per sequence (see shared/spec/llama-cpp-2-notes.md, pitfall 2).
         .with_kv_unified(true);
-    if let Some(fa) = params.flash_attention {
-        ctx_params = ctx_params.with_flash_attention_policy(i32::from(fa));
+    let kv = params.kv_cache_type;
+    ctx_params = ctx_params.with_type_k(kv_type(kv)).with_type_v(kv_type(kv));
+    // A quantized V cache needs flash attention: on unless the user turned it off (the server
+    // already fell back to f16 then).
+    match params.flash_attention {
+        Some(fa) => ctx_params = ctx_params.with_flash_attention_policy(i32::from(fa)),
+        None if kv.is_quantized() => ctx_params = ctx_params.with_flash_attention_policy(1),
+        None => {}
     }
     let mut ctx = match model.new_context(backend, ctx_params) {
         Ok(c) => c,
@@ -322,7 +327,7 @@ fn engine_main(
         }
     }
 
-    let kv_bytes = kv_cache_bytes(&model, n_ctx_total);
+    let kv_bytes = kv_cache_bytes(&model, n_ctx_total, kv);
     let info = RunnerInfo {
         n_ctx_train: model.n_ctx_train(),
         model_size: model.size(),
@@ -333,6 +338,8 @@ fn engine_main(
         num_ctx = n_ctx_slot,
         num_parallel = n_parallel,
         num_batch = n_batch,
+        kv_cache_type = kv.name(),
+        draft_max = params.draft_max,
         threads,
         load_ms = started.elapsed().as_millis() as u64,
         "model loaded"
@@ -357,10 +364,34 @@ fn engine_main(
             building: Vec::new(),
             n_ctx_slot: n_ctx_slot as usize,
             n_batch: n_batch as usize,
+            draft_max: params.draft_max as usize,
+            n_swa: sliding_window(model),
         };
         engine.run(rx);
     });
     tracing::debug!(model = %params.model_path.display(), "engine stopped");
+}
+
+/// How many more prompt tokens another slot must hold than the chosen one for its cache to be
+/// shared instead (sharing costs nothing, but leaves the chosen slot's own cache behind).
+const SHARE_MIN: usize = 16;
+
+/// Draft rows one step adds over all sequences: each costs a row of the output layer (262k
+/// logits on Gemma), so many clients share a bounded amount of guessing.
+const DRAFT_ROWS: usize = 32;
+/// The most steps a sequence goes without drafting after failed guesses.
+const MAX_DRAFT_BACKOFF: u32 = 32;
+
+/// The sliding attention window of the model's SWA layers, from its metadata; 0 if none.
+fn sliding_window(model: &LlamaModel) -> usize {
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_default();
+    model
+        .meta_val_str(&format!("{arch}.attention.sliding_window"))
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Tokens of one embedding batch (Ollama's embedding default: min(2048, num_ctx)); a longer
@@ -453,8 +484,22 @@ impl<'m> EmbedContext<'m> {
     }
 }
 
-/// Rough KV-cache size for `ps`: layers x context x (K + V) x head width, f16.
-fn kv_cache_bytes(model: &LlamaModel, n_ctx: u32) -> u64 {
+fn kv_type(t: KvType) -> KvCacheType {
+    match t {
+        KvType::F16 => KvCacheType::F16,
+        KvType::F32 => KvCacheType::F32,
+        KvType::Bf16 => KvCacheType::BF16,
+        KvType::Q8_0 => KvCacheType::Q8_0,
+        KvType::Q5_1 => KvCacheType::Q5_1,
+        KvType::Q5_0 => KvCacheType::Q5_0,
+        KvType::Q4_1 => KvCacheType::Q4_1,
+        KvType::Q4_0 => KvCacheType::Q4_0,
+        KvType::Iq4Nl => KvCacheType::IQ4_NL,
+    }
+}
+
+/// Rough KV-cache size for `ps`: layers x context x (K + V) x head width x element size.
+fn kv_cache_bytes(model: &LlamaModel, n_ctx: u32, kv: KvType) -> u64 {
     let arch = model
         .meta_val_str("general.architecture")
         .unwrap_or_default();
@@ -471,7 +516,8 @@ fn kv_cache_bytes(model: &LlamaModel, n_ctx: u32) -> u64 {
         * u64::from(n_ctx)
         * u64::from(model.n_head_kv())
         * (head_k + head_v)
-        * 2
+        * kv.bytes_per_32()
+        / 32
 }
 
 /// A sequence slot of the shared context and the tokens its KV cache currently holds.
@@ -502,6 +548,16 @@ struct Sequence {
     generated: Vec<LlamaToken>,
     /// Sampled but not yet evaluated.
     pending: Option<LlamaToken>,
+    /// Guessed continuation evaluated after the pending token in the current batch
+    /// ([`draft`]); its tokens are in the slot's cache until sampling confirms or drops them.
+    draft: Vec<LlamaToken>,
+    /// Steps to go without drafting: doubles after each guess that failed outright, so text
+    /// that does not repeat itself costs almost nothing.
+    draft_skip: u32,
+    draft_backoff: u32,
+    /// Draft tokens evaluated and confirmed, for the log.
+    drafted: usize,
+    confirmed: usize,
     /// Row of this sequence's logits in the last batch.
     logits_row: Option<i32>,
     /// Prompt tokens placed in the current batch.
@@ -543,6 +599,10 @@ struct Engine<'m, 'c> {
     building: Vec<(u64, Queued)>,
     n_ctx_slot: usize,
     n_batch: usize,
+    /// Longest prompt-lookup draft per sequence and step; 0: no speculation.
+    draft_max: usize,
+    /// Sliding attention window of the model's SWA layers (Gemma 3: 512); 0 for none.
+    n_swa: usize,
 }
 
 impl Engine<'_, '_> {
@@ -768,26 +828,13 @@ impl Engine<'_, '_> {
                 .filter(|(_, s)| s.seq.is_none())
                 .map(|(i, s)| (i, common_prefix(&s.cache, &prompt)))
                 .max_by_key(|&(_, n)| n);
-            let Some((index, mut reuse)) = best else {
+            let Some((index, own)) = best else {
                 self.queue.push_front(q);
                 break;
             };
             // The last prompt token is always evaluated again: its logits start generation.
-            reuse = reuse.min(prompt.len() - 1);
+            let reuse = self.reuse_prefix(index, own, &prompt);
             let slot = &mut self.slots[index];
-            // `Ok(false)`: the model cannot drop part of a sequence (recurrent and hybrid
-            // architectures), so nothing is reused.
-            if !matches!(
-                self.ctx
-                    .clear_kv_cache_seq(Some(slot.id as u32), Some(reuse as u32), None),
-                Ok(true)
-            ) {
-                reuse = 0;
-                let _ = self
-                    .ctx
-                    .clear_kv_cache_seq(Some(slot.id as u32), None, None);
-            }
-            slot.cache.truncate(reuse);
             let max_tokens = match q.req.num_predict {
                 n if n >= 0 => n as usize,
                 -2 => usize::MAX,
@@ -808,6 +855,11 @@ impl Engine<'_, '_> {
                 prompt,
                 generated: Vec::new(),
                 pending: None,
+                draft: Vec::new(),
+                draft_skip: 0,
+                draft_backoff: 0,
+                drafted: 0,
+                confirmed: 0,
                 logits_row: None,
                 in_batch: 0,
                 sampler,
@@ -827,28 +879,113 @@ impl Engine<'_, '_> {
         }
     }
 
+    /// Prepares free slot `index` for `prompt`, whose first `own` tokens its cache already
+    /// holds: keeps the longest prefix any slot holds (another slot's cells are shared into this
+    /// sequence, not copied: the KV buffer is unified) and drops the rest. Returns the tokens
+    /// kept, never the whole prompt (its last token's logits start generation).
+    fn reuse_prefix(&mut self, index: usize, own: usize, prompt: &[LlamaToken]) -> usize {
+        let id = self.slots[index].id;
+        let limit = prompt.len() - 1;
+        let donor = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != index)
+            .map(|(i, s)| (i, common_prefix(&s.cache, prompt).min(limit)))
+            .max_by_key(|&(_, n)| n)
+            .filter(|&(_, n)| n > own.min(limit) + SHARE_MIN)
+            // Recurrent state cannot be shared up to a position.
+            .filter(|_| !self.model.is_recurrent() && !self.model.is_hybrid());
+        let mut reuse = own.min(limit);
+        // `Ok(false)`: the model cannot drop part of a sequence (recurrent and hybrid
+        // architectures), so nothing is reused.
+        let mut kept = match donor {
+            Some((from, n)) => {
+                let src = self.slots[from].id;
+                let _ = self.ctx.clear_kv_cache_seq(Some(id as u32), None, None);
+                let ok = self
+                    .ctx
+                    .copy_kv_cache_seq(src, id, None, Some(n as u32))
+                    .is_ok();
+                if ok {
+                    reuse = n;
+                    let (tokens, _) = self.slots[from].cache.split_at(n);
+                    let tokens = tokens.to_vec();
+                    self.slots[index].cache = tokens;
+                }
+                ok
+            }
+            None => matches!(
+                self.ctx
+                    .clear_kv_cache_seq(Some(id as u32), Some(reuse as u32), None),
+                Ok(true)
+            ),
+        };
+        // A sliding-window layer must still hold the window before the first new token (other
+        // sequences may have taken its older cells): else the prefix is evaluated again.
+        if kept && self.n_swa > 0 && reuse > 0 {
+            let pos_min = self.ctx.kv_cache_seq_pos_min(id);
+            kept = pos_min <= reuse.saturating_sub(self.n_swa) as i32;
+        }
+        if !kept {
+            reuse = 0;
+            let _ = self.ctx.clear_kv_cache_seq(Some(id as u32), None, None);
+        }
+        self.slots[index].cache.truncate(reuse);
+        reuse
+    }
+
     /// One decode step over every active sequence.
     fn step(&mut self) {
         self.batch.clear();
         let mut budget = self.n_batch;
         let mut rows: i32 = 0;
-        // Generating sequences first: one token each, so prompts never starve them.
+        let mut draft_rows = DRAFT_ROWS;
+        // Generating sequences first: one token each (and its draft), so prompts never starve
+        // them. What goes in the batch goes in the slot's cache now; a failed decode clears both.
         for slot in &mut self.slots {
             let Some(seq) = slot.seq.as_mut() else {
                 continue;
             };
             seq.logits_row = None;
             seq.in_batch = 0;
-            if let Some(tok) = seq.pending
-                && self
-                    .batch
-                    .add(tok, slot.cache.len() as i32, &[slot.id], true)
-                    .is_ok()
-            {
-                seq.logits_row = Some(rows);
-                rows += 1;
-                budget = budget.saturating_sub(1);
+            let Some(tok) = seq.pending else { continue };
+            let pos = slot.cache.len();
+            if self.batch.add(tok, pos as i32, &[slot.id], true).is_err() {
+                continue;
             }
+            seq.pending = None;
+            slot.cache.push(tok);
+            seq.logits_row = Some(rows);
+            rows += 1;
+            budget = budget.saturating_sub(1);
+            if self.draft_max == 0 || draft_rows == 0 {
+                continue;
+            }
+            if seq.draft_skip > 0 {
+                seq.draft_skip -= 1;
+                continue;
+            }
+            // Room: the context, the tokens still allowed, the batch.
+            let room = self
+                .n_ctx_slot
+                .saturating_sub(slot.cache.len() + 1)
+                .min(seq.max_tokens.saturating_sub(seq.generated.len() + 1))
+                .min(budget)
+                .min(draft_rows)
+                .min(self.draft_max);
+            let guess = draft::lookup(&slot.cache, room);
+            for &t in &guess {
+                let p = slot.cache.len() as i32;
+                if self.batch.add(t, p, &[slot.id], true).is_err() {
+                    break;
+                }
+                slot.cache.push(t);
+                seq.draft.push(t);
+                rows += 1;
+            }
+            budget = budget.saturating_sub(seq.draft.len());
+            draft_rows = draft_rows.saturating_sub(seq.draft.len());
         }
         // Then prompt chunks, as much as the batch has room for.
         for slot in &mut self.slots {
@@ -901,14 +1038,12 @@ impl Engine<'_, '_> {
             return;
         }
 
-        // Record what is now in each sequence's KV cache, then sample where logits were asked.
+        // Record the prompt tokens now in each sequence's KV cache, then sample where logits
+        // were asked.
         for slot in &mut self.slots {
             let Some(seq) = slot.seq.as_mut() else {
                 continue;
             };
-            if let Some(tok) = seq.pending.take() {
-                slot.cache.push(tok);
-            }
             let end = seq.next_prompt + seq.in_batch;
             slot.cache
                 .extend_from_slice(&seq.prompt[seq.next_prompt..end]);
@@ -919,12 +1054,60 @@ impl Engine<'_, '_> {
         }
     }
 
+    /// Samples a sequence's next token where its logits are, then checks its draft: each draft
+    /// token the sampler also chooses is kept (already evaluated), the first disagreement ends
+    /// the step and its sampled token is the next to evaluate.
     fn sample(&mut self, index: usize) {
         let slot = &mut self.slots[index];
         let Some(seq) = slot.seq.as_mut() else { return };
         let Some(row) = seq.logits_row.take() else {
             return;
         };
+        let draft = std::mem::take(&mut seq.draft);
+        seq.drafted += draft.len();
+        // The cache up to and including the token this step evaluated for it.
+        let base = slot.cache.len() - draft.len();
+        let mut kept = 0;
+        let mut next = None;
+        for i in 0..=draft.len() {
+            let Some(token) = self.take_token(index, row + i as i32, base + i) else {
+                break;
+            };
+            if draft.get(i) == Some(&token) {
+                kept += 1;
+                if let Some(seq) = self.slots[index].seq.as_mut() {
+                    seq.confirmed += 1;
+                }
+                continue;
+            }
+            next = Some(token);
+            break;
+        }
+        let slot = &mut self.slots[index];
+        if kept < draft.len() {
+            slot.cache.truncate(base + kept);
+            let _ =
+                self.ctx
+                    .clear_kv_cache_seq(Some(slot.id as u32), Some((base + kept) as u32), None);
+        }
+        if let Some(seq) = slot.seq.as_mut() {
+            seq.pending = next;
+            if !draft.is_empty() {
+                if kept == 0 {
+                    seq.draft_backoff = (seq.draft_backoff * 2).clamp(1, MAX_DRAFT_BACKOFF);
+                    seq.draft_skip = seq.draft_backoff;
+                } else {
+                    seq.draft_backoff = 0;
+                }
+            }
+        }
+    }
+
+    /// Samples the token at `row` for the sequence in slot `index`, whose cache then holds
+    /// `cached` tokens, and streams it. `None`: the sequence ended (stop, length, client gone).
+    fn take_token(&mut self, index: usize, row: i32, cached: usize) -> Option<LlamaToken> {
+        let slot = &mut self.slots[index];
+        let seq = slot.seq.as_mut()?;
         let now = Instant::now();
         if seq.first_token.is_none() {
             seq.first_token = Some(now);
@@ -943,7 +1126,7 @@ impl Engine<'_, '_> {
         let vocab = self.model.vocab();
         if vocab.is_eog(token) {
             self.finish(index, DoneReason::Stop);
-            return;
+            return None;
         }
         if seq.logprobs.is_some() {
             let top = seq.logprobs.unwrap_or(0) as usize;
@@ -957,19 +1140,19 @@ impl Engine<'_, '_> {
         if !matched.emit.is_empty() && seq.tx.send(Event::Text(matched.emit)).is_err() {
             tracing::debug!(slot = slot.id, "request cancelled by the client");
             slot.seq = None;
-            return;
+            return None;
         }
         if matched.stopped {
             seq.stopped = true;
             self.finish(index, DoneReason::Stop);
-            return;
+            return None;
         }
-        let full = slot.cache.len() + 1 >= self.n_ctx_slot;
+        let full = cached + 1 >= self.n_ctx_slot;
         if seq.generated.len() >= seq.max_tokens || full {
             self.finish(index, DoneReason::Length);
-            return;
+            return None;
         }
-        seq.pending = Some(token);
+        Some(token)
     }
 
     fn finish(&mut self, index: usize, reason: DoneReason) {
@@ -998,6 +1181,13 @@ impl Engine<'_, '_> {
             .chain(seq.generated.iter())
             .map(|t| t.0)
             .collect();
+        tracing::debug!(
+            slot = slot.id,
+            generated = seq.generated.len(),
+            drafted = seq.drafted,
+            confirmed = seq.confirmed,
+            "request done"
+        );
         let done = Done {
             reason,
             prompt_tokens: seq.prompt.len() as u64,
@@ -1032,148 +1222,4 @@ fn truncate_prompt(prompt: Vec<LlamaToken>, n_ctx: usize, num_keep: i64) -> Vec<
         "truncating input prompt"
     );
     out
-}
-
-/// llama.cpp's default sampler order: penalties, top_k, typical, top_p, min_p, temperature, then
-/// the selector (greedy at temperature 0). top_k comes early because every stage after it runs
-/// over fewer candidates: with a 262k vocabulary that is most of the sampling cost.
-/// The log-probability of `token` among `logits` (log-softmax), and the `top` most likely
-/// tokens with theirs.
-fn token_logprob(
-    model: &LlamaModel,
-    logits: &[f32],
-    token: LlamaToken,
-    top: usize,
-) -> TokenLogprob {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    let log_z = f64::from(max) + sum.ln();
-    let lp = |t: usize| (f64::from(logits[t]) - log_z) as f32;
-    let piece = |t: LlamaToken| {
-        let bytes = model.vocab().token_to_piece(t, true, None);
-        (String::from_utf8_lossy(&bytes).into_owned(), bytes)
-    };
-    let (text, bytes) = piece(token);
-    let mut best: Vec<usize> = Vec::new();
-    if top > 0 {
-        let mut idx: Vec<usize> = (0..logits.len()).collect();
-        let k = top.min(idx.len());
-        idx.select_nth_unstable_by(k - 1, |&a, &b| logits[b].total_cmp(&logits[a]));
-        idx.truncate(k);
-        idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
-        best = idx;
-    }
-    TokenLogprob {
-        token: text,
-        logprob: lp(token.0 as usize),
-        bytes,
-        top: best
-            .into_iter()
-            .map(|t| {
-                let (s, b) = piece(LlamaToken(t as i32));
-                (s, lp(t), b)
-            })
-            .collect(),
-    }
-}
-
-/// Samples under a grammar the way llama.cpp's common sampler does, so the grammar costs little:
-/// the token the sampler picks freely is kept when the grammar allows it (checking one token is
-/// cheap); only otherwise is the grammar applied to the whole vocabulary before sampling again.
-fn sample_constrained(
-    chain: &mut LlamaSampler,
-    grammar: &mut LlamaSampler,
-    ctx: &LlamaContext,
-    row: i32,
-    eos: LlamaToken,
-) -> LlamaToken {
-    let logits = ctx.get_logits_ith(row);
-    let all = || {
-        LlamaTokenDataArray::from_iter(
-            logits
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
-            false,
-        )
-    };
-    let mut free = all();
-    chain.apply(&mut free);
-    let allowed = free.selected_token().filter(|&t| {
-        let mut one = LlamaTokenDataArray::new(
-            vec![LlamaTokenData::new(t, logits[t.0 as usize], 0.0)],
-            false,
-        );
-        grammar.apply(&mut one);
-        one.data
-            .first()
-            .is_some_and(|d| d.logit() > f32::NEG_INFINITY)
-    });
-    let token = match allowed {
-        Some(t) => t,
-        None => {
-            let mut constrained = all();
-            grammar.apply(&mut constrained);
-            chain.apply(&mut constrained);
-            // Nothing allowed at all: end the answer.
-            constrained.selected_token().unwrap_or(eos)
-        }
-    };
-    chain.accept(token);
-    grammar.accept(token);
-    token
-}
-
-fn build_sampler(
-    p: &SamplingParams,
-    model: &LlamaModel,
-    n_ctx: usize,
-    prompt: &[LlamaToken],
-) -> LlamaSampler {
-    let mut chain = Vec::new();
-    let last_n = match p.repeat_last_n {
-        n if n < 0 => n_ctx as i32,
-        n => n,
-    };
-    let penalties_on = last_n > 0
-        && (p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0);
-    if penalties_on {
-        chain.push(LlamaSampler::penalties(
-            model.n_vocab(),
-            last_n,
-            p.repeat_penalty,
-            p.frequency_penalty,
-            p.presence_penalty,
-        ));
-    }
-    if p.temperature <= 0.0 {
-        chain.push(LlamaSampler::greedy());
-    } else {
-        if p.top_k > 0 {
-            chain.push(LlamaSampler::top_k(p.top_k));
-        }
-        if p.typical_p < 1.0 {
-            chain.push(LlamaSampler::typical(p.typical_p, 1));
-        }
-        if p.top_p < 1.0 {
-            chain.push(LlamaSampler::top_p(p.top_p, 1));
-        }
-        if p.min_p > 0.0 {
-            chain.push(LlamaSampler::min_p(p.min_p, 1));
-        }
-        chain.push(LlamaSampler::temp(p.temperature));
-        let seed = if p.seed < 0 {
-            rand::random::<u32>()
-        } else {
-            p.seed as u32
-        };
-        chain.push(LlamaSampler::dist(seed));
-    }
-    let mut sampler = LlamaSampler::chain_simple(chain);
-    if penalties_on {
-        // Penalties see the end of the prompt, as llama-server feeds it.
-        let start = prompt.len().saturating_sub(last_n as usize);
-        sampler.accept_many(&prompt[start..]);
-    }
-    sampler
 }

@@ -6,11 +6,13 @@
 //!
 //! A leaf: depends on nothing above it (no server, scheduler, store or CLI).
 
+mod draft;
 pub mod gguf;
 mod grammar;
 pub mod llama;
 pub mod options;
 pub mod process;
+mod sampling;
 pub mod text;
 
 use std::path::PathBuf;
@@ -31,6 +33,90 @@ pub struct LoadParams {
     pub num_parallel: u32,
     pub use_mmap: bool,
     pub flash_attention: Option<bool>,
+    /// Element type of the KV cache (`OLLAMA_KV_CACHE_TYPE`).
+    #[serde(default)]
+    pub kv_cache_type: KvType,
+    /// Longest prompt-lookup draft verified per step (`draft_num_predict`); 0 turns
+    /// speculative decoding off.
+    #[serde(default)]
+    pub draft_max: u32,
+}
+
+/// What the server's environment sets for every model it loads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadDefaults {
+    pub num_parallel: u32,
+    pub flash_attention: Option<bool>,
+    pub kv_cache_type: KvType,
+}
+
+/// KV cache element types llama.cpp can store (`--cache-type-k/-v`); Ollama documents `f16`,
+/// `q8_0` and `q4_0`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvType {
+    #[default]
+    F16,
+    F32,
+    Bf16,
+    Q8_0,
+    Q5_1,
+    Q5_0,
+    Q4_1,
+    Q4_0,
+    Iq4Nl,
+}
+
+impl KvType {
+    const ALL: [KvType; 9] = [
+        KvType::F16,
+        KvType::F32,
+        KvType::Bf16,
+        KvType::Q8_0,
+        KvType::Q5_1,
+        KvType::Q5_0,
+        KvType::Q4_1,
+        KvType::Q4_0,
+        KvType::Iq4Nl,
+    ];
+
+    /// llama.cpp's name for the type (what `OLLAMA_KV_CACHE_TYPE` takes).
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::F32 => "f32",
+            KvType::Bf16 => "bf16",
+            KvType::Q8_0 => "q8_0",
+            KvType::Q5_1 => "q5_1",
+            KvType::Q5_0 => "q5_0",
+            KvType::Q4_1 => "q4_1",
+            KvType::Q4_0 => "q4_0",
+            KvType::Iq4Nl => "iq4_nl",
+        }
+    }
+
+    /// The type named `s` (any case).
+    pub fn parse(s: &str) -> Option<KvType> {
+        let s = s.trim().to_ascii_lowercase();
+        KvType::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Quantized types need flash attention (llama.cpp cannot quantize V without it).
+    pub fn is_quantized(self) -> bool {
+        !matches!(self, KvType::F16 | KvType::F32 | KvType::Bf16)
+    }
+
+    /// Bytes per 32 elements (one quantization block).
+    pub fn bytes_per_32(self) -> u64 {
+        match self {
+            KvType::F32 => 128,
+            KvType::F16 | KvType::Bf16 => 64,
+            KvType::Q8_0 => 34,
+            KvType::Q5_1 => 24,
+            KvType::Q5_0 => 22,
+            KvType::Q4_1 => 20,
+            KvType::Q4_0 | KvType::Iq4Nl => 18,
+        }
+    }
 }
 
 /// Sampler settings of one request.

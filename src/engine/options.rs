@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{LoadParams, SamplingParams};
+use super::{LoadDefaults, LoadParams, SamplingParams};
 use crate::api::options::Options;
 
 /// Load parameters for `opts`. `num_thread` 0 means the CPUs this process may use; a context
@@ -14,8 +14,7 @@ pub fn load_params(
     model_path: PathBuf,
     adapters: Vec<PathBuf>,
     trained_ctx: Option<u64>,
-    num_parallel: u32,
-    flash_attention: Option<bool>,
+    defaults: LoadDefaults,
 ) -> LoadParams {
     let mut num_ctx = opts.num_ctx.clamp(4, u32::MAX as i64) as u32;
     if let Some(trained) = trained_ctx
@@ -33,12 +32,17 @@ pub fn load_params(
         num_ctx,
         num_batch: opts.num_batch.clamp(1, 1 << 16) as u32,
         num_thread,
-        num_parallel: num_parallel.max(1),
+        num_parallel: defaults.num_parallel.max(1),
         // On CPU llama.cpp maps the file either way; mmap keeps the page cache shared.
         use_mmap: opts.use_mmap.unwrap_or(true),
-        flash_attention,
+        flash_attention: defaults.flash_attention,
+        kv_cache_type: defaults.kv_cache_type,
+        draft_max: opts.draft_num_predict.clamp(0, MAX_DRAFT) as u32,
     }
 }
+
+/// The longest draft one step verifies (llama-server's `--draft-max` default is 16).
+const MAX_DRAFT: i64 = 64;
 
 pub fn sampling_params(opts: &Options) -> SamplingParams {
     SamplingParams {
@@ -66,12 +70,18 @@ mod tests {
             num_ctx: 1 << 20,
             ..Options::default()
         };
-        let p = load_params(&o, "m".into(), vec![], Some(32768), 1, None);
+        let d = LoadDefaults {
+            num_parallel: 1,
+            ..LoadDefaults::default()
+        };
+        let p = load_params(&o, "m".into(), vec![], Some(32768), d);
         assert_eq!(p.num_ctx, 32768);
         o.num_thread = 3;
-        let p = load_params(&o, "m".into(), vec![], None, 0, None);
+        o.draft_num_predict = 1000;
+        let p = load_params(&o, "m".into(), vec![], None, LoadDefaults::default());
         assert_eq!(p.num_thread, 3);
         assert_eq!(p.num_parallel, 1);
+        assert_eq!(p.draft_max, MAX_DRAFT as u32);
     }
 
     #[test]

@@ -90,6 +90,9 @@ fn plan(state: &AppState, req: &CreateRequest) -> Result<Plan, ApiError> {
             "neither 'from' or 'files' was specified",
         ));
     }
+    if req.draft_files.as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(ApiError::bad_request(crate::api::types::DRAFT_UNSUPPORTED));
+    }
     if !req.quantize.is_empty() {
         return Err(ApiError::bad_request(
             "quantization is not implemented in rollama yet",

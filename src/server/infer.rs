@@ -14,7 +14,7 @@ use super::meta::ModelMeta;
 use crate::api::options::Options;
 use crate::api::types::Metrics;
 use crate::duration::KeepAlive;
-use crate::engine::{CompletionRequest, Done, Event, options as engine_options};
+use crate::engine::{CompletionRequest, Done, Event, LoadDefaults, options as engine_options};
 use crate::sched::Lease;
 use crate::store::model::Model;
 
@@ -202,8 +202,11 @@ pub async fn acquire(
         path,
         model.adapters.clone(),
         meta.context_length,
-        state.config.num_parallel,
-        state.config.flash_attention,
+        LoadDefaults {
+            num_parallel: state.config.num_parallel,
+            flash_attention: state.config.flash_attention,
+            kv_cache_type: state.config.kv_cache_type,
+        },
     );
     Ok(state
         .sched

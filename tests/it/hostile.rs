@@ -513,6 +513,8 @@ async fn a_grammar_being_built_stalls_no_running_sequence() {
             num_parallel: 2,
             use_mmap: true,
             flash_attention: None,
+            kv_cache_type: Default::default(),
+            draft_max: 0,
         })
     })
     .await

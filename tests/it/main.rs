@@ -23,6 +23,7 @@ mod runner;
 mod sched;
 mod security;
 mod service;
+mod speed;
 mod store;
 mod stream_errors;
 mod tools;
