@@ -1,9 +1,10 @@
 //! The llama-cpp-2 runner: one OS thread per loaded model owns the `LlamaModel` and its single
-//! `LlamaContext` (unified KV cache, `num_parallel` sequence slots) and runs llama-server's slot
-//! loop: admit queued requests into free slots (the slot whose cached tokens share the longest
-//! prefix with the new prompt, so the next chat turn only evaluates new tokens), build one batch
-//! of prompt chunks plus one token per generating sequence, decode, sample per sequence, stream
-//! text. The async side talks to the thread over channels only.
+//! `LlamaContext` (one KV stream for each of `num_parallel` sequence slots) and runs
+//! llama-server's slot loop: admit queued requests into free slots (keeping the longest prefix
+//! of the new prompt any slot has cached, so the next chat turn only evaluates new tokens),
+//! build one batch of prompt chunks plus one token (and a prompt-lookup draft) per generating
+//! sequence, decode, sample per sequence, stream text. The async side talks to the thread over
+//! channels only.
 //!
 //! Process-wide facts live here too: the llama backend is initialised once, contexts are created
 //! one at a time (the crate documents concurrent creation as unsound), and only one context
@@ -298,9 +299,12 @@ fn engine_main(
         .with_n_seq_max(n_parallel)
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
-        // One KV buffer for all slots: partial cross-sequence operations are safe and n_ctx is
-        // not split per sequence (see shared/spec/llama-cpp-2-notes.md, pitfall 2).
-        .with_kv_unified(true);
+        // One KV stream per slot, as llama-server: attention reads only the slot's own cells.
+        // A unified buffer made every sequence attend over the extent of all slots' cells: with
+        // eight slots holding a few hundred tokens each, a 1,000-token prompt evaluated at 0.6x
+        // (benches). The price: a copy between slots is whole-sequence only (partial copies
+        // abort, shared/spec/llama-cpp-2-notes.md), see `reuse_prefix`.
+        .with_kv_unified(false);
     let kv = params.kv_cache_type;
     ctx_params = ctx_params.with_type_k(kv_type(kv)).with_type_v(kv_type(kv));
     // A quantized V cache needs flash attention: on unless the user turned it off (the server
@@ -373,7 +377,7 @@ fn engine_main(
 }
 
 /// How many more prompt tokens another slot must hold than the chosen one for its cache to be
-/// shared instead (sharing costs nothing, but leaves the chosen slot's own cache behind).
+/// copied instead (a copy of one stream, cheap next to evaluating the tokens again).
 const SHARE_MIN: usize = 16;
 
 /// Draft rows one step adds over all sequences: each costs a row of the output layer (262k
@@ -399,11 +403,15 @@ fn sliding_window(model: &LlamaModel) -> usize {
 const EMBED_BATCH: usize = 2048;
 /// Sequences (inputs) in one embedding batch.
 const EMBED_SEQS: usize = 64;
+/// Tokens one embedding decode packs (a longer input goes alone). On a generative model
+/// llama.cpp computes and keeps full-vocabulary logits for every token of the batch (1 MiB a
+/// token with Gemma's 262k vocabulary), so small decodes keep that memory small; the context
+/// then stays for the next request instead of being made (and its memory faulted in) again.
+const EMBED_CHUNK: usize = 128;
 
 struct EmbedContext<'m> {
     ctx: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
-    n_batch: usize,
 }
 
 impl<'m> EmbedContext<'m> {
@@ -442,7 +450,6 @@ impl<'m> EmbedContext<'m> {
         Ok(EmbedContext {
             ctx,
             batch: LlamaBatch::new(n_batch.max(1), EMBED_SEQS as i32),
-            n_batch: n_batch.max(1),
         })
     }
 
@@ -716,22 +723,27 @@ impl Engine<'_, '_> {
         };
         let mut embeddings = Vec::with_capacity(all.len());
         let mut start = 0;
+        let mut largest = 0;
         while start < all.len() {
             // As many whole inputs as fit one batch.
             let mut end = start;
             let mut used = 0;
-            while end < all.len() && end - start < EMBED_SEQS && used + all[end].len() <= e.n_batch
+            while end < all.len()
+                && end - start < EMBED_SEQS
+                && (end == start || used + all[end].len() <= EMBED_CHUNK)
             {
                 used += all[end].len();
                 end += 1;
             }
+            largest = largest.max(used);
             embeddings.extend(e.run(&all[start..end])?);
             start = end;
         }
-        // On a generative model llama.cpp keeps full-vocabulary logits for every token of the
-        // batch (about 1 GiB per 1000 tokens with this vocabulary): give that memory back now
-        // instead of holding it for the life of the model.
-        self.embed = None;
+        // A long input grew the logits buffer: give that memory back now instead of holding it
+        // for the life of the model.
+        if largest > EMBED_CHUNK {
+            self.embed = None;
+        }
         Ok(Embedded {
             embeddings,
             prompt_tokens,
@@ -880,9 +892,9 @@ impl Engine<'_, '_> {
     }
 
     /// Prepares free slot `index` for `prompt`, whose first `own` tokens its cache already
-    /// holds: keeps the longest prefix any slot holds (another slot's cells are shared into this
-    /// sequence, not copied: the KV buffer is unified) and drops the rest. Returns the tokens
-    /// kept, never the whole prompt (its last token's logits start generation).
+    /// holds: keeps the longest prefix any slot holds (another slot's stream is copied whole,
+    /// llama.cpp's only cross-stream copy, then cut to the prefix) and drops the rest. Returns
+    /// the tokens kept, never the whole prompt (its last token's logits start generation).
     fn reuse_prefix(&mut self, index: usize, own: usize, prompt: &[LlamaToken]) -> usize {
         let id = self.slots[index].id;
         let limit = prompt.len() - 1;
@@ -903,10 +915,12 @@ impl Engine<'_, '_> {
             Some((from, n)) => {
                 let src = self.slots[from].id;
                 let _ = self.ctx.clear_kv_cache_seq(Some(id as u32), None, None);
-                let ok = self
-                    .ctx
-                    .copy_kv_cache_seq(src, id, None, Some(n as u32))
-                    .is_ok();
+                let ok = self.ctx.copy_kv_cache_seq(src, id, None, None).is_ok()
+                    && matches!(
+                        self.ctx
+                            .clear_kv_cache_seq(Some(id as u32), Some(n as u32), None),
+                        Ok(true)
+                    );
                 if ok {
                     reuse = n;
                     let (tokens, _) = self.slots[from].cache.split_at(n);

@@ -150,7 +150,7 @@ async fn a_full_queue_answers_503() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_leaves_frees_its_slot_at_once() {
     // One slot: the next request can only run once the first one's sequence is freed.
-    let s = Server::start_env(&[("OLLAMA_DEBUG", "1")]);
+    let s = Server::start_env(&[("OLLAMA_DEBUG", "1"), ("OLLAMA_NUM_PARALLEL", "1")]);
     let first = long_stream(&s).await;
     drop(first);
     wait_for_log(&s, "request cancelled by the client").await;
@@ -161,7 +161,7 @@ async fn a_client_that_leaves_frees_its_slot_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_cancelled_while_queued_is_never_run() {
-    let s = Server::start_env(&[("OLLAMA_DEBUG", "1")]);
+    let s = Server::start_env(&[("OLLAMA_DEBUG", "1"), ("OLLAMA_NUM_PARALLEL", "1")]);
     let running = long_stream(&s).await;
     // Queued behind the running one (one slot), then abandoned by its client.
     let url = s.url("/api/generate");

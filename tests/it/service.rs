@@ -113,7 +113,7 @@ fn start_up_logs_every_setting_but_no_key() {
         "OLLAMA_MODELS=",
         "OLLAMA_KEEP_ALIVE=Duration(600s)",
         "OLLAMA_CONTEXT_LENGTH=4096",
-        "OLLAMA_NUM_PARALLEL=1",
+        "OLLAMA_NUM_PARALLEL=4",
         "OLLAMA_MAX_LOADED_MODELS=3",
         "OLLAMA_MAX_QUEUE=512",
         "OLLAMA_DEBUG=",
