@@ -388,8 +388,6 @@ const SHARE_MIN: usize = 16;
 /// Draft rows one step adds over all sequences: each costs a row of the output layer (262k
 /// logits on Gemma), so many clients share a bounded amount of guessing.
 const DRAFT_ROWS: usize = 32;
-/// The most steps a sequence goes without drafting after failed guesses.
-const MAX_DRAFT_BACKOFF: u32 = 32;
 
 /// The sliding attention window of the model's SWA layers, from its metadata; 0 if none.
 fn sliding_window(model: &LlamaModel) -> usize {
@@ -564,10 +562,11 @@ struct Sequence {
     /// Guessed continuation evaluated after the pending token in the current batch
     /// ([`draft`]); its tokens are in the slot's cache until sampling confirms or drops them.
     draft: Vec<LlamaToken>,
-    /// Steps to go without drafting: doubles after each guess that failed outright, so text
-    /// that does not repeat itself costs almost nothing.
-    draft_skip: u32,
-    draft_backoff: u32,
+    /// Batch row of the draft's first token (the others follow it).
+    draft_row: i32,
+    /// How often this sequence's drafts are confirmed: sets how long they are, or whether
+    /// there are any (text that does not repeat itself costs almost nothing).
+    acceptance: draft::Acceptance,
     /// Draft tokens evaluated and confirmed, for the log.
     drafted: usize,
     confirmed: usize,
@@ -874,8 +873,8 @@ impl Engine<'_, '_> {
                 generated: Vec::new(),
                 pending: None,
                 draft: Vec::new(),
-                draft_skip: 0,
-                draft_backoff: 0,
+                draft_row: 0,
+                acceptance: draft::Acceptance::default(),
                 drafted: 0,
                 confirmed: 0,
                 logits_row: None,
@@ -960,9 +959,13 @@ impl Engine<'_, '_> {
         self.batch.clear();
         let mut budget = self.n_batch;
         let mut rows: i32 = 0;
-        let mut draft_rows = DRAFT_ROWS;
-        // Generating sequences first: one token each (and its draft), so prompts never starve
-        // them. What goes in the batch goes in the slot's cache now; a failed decode clears both.
+        let generating = self
+            .slots
+            .iter()
+            .filter(|s| s.seq.as_ref().is_some_and(|q| q.pending.is_some()))
+            .count();
+        // Generating sequences first: one token each, so prompts never starve them. What goes
+        // in the batch goes in the slot's cache now; a failed decode clears both.
         for slot in &mut self.slots {
             let Some(seq) = slot.seq.as_mut() else {
                 continue;
@@ -979,33 +982,47 @@ impl Engine<'_, '_> {
             seq.logits_row = Some(rows);
             rows += 1;
             budget = budget.saturating_sub(1);
-            if self.draft_max == 0 || draft_rows == 0 {
+            if self.draft_max == 0 {
                 continue;
             }
-            if seq.draft_skip > 0 {
-                seq.draft_skip -= 1;
+            // Room: what pays, the context, the tokens still allowed.
+            let room = seq
+                .acceptance
+                .length(generating, self.draft_max)
+                .min(self.n_ctx_slot.saturating_sub(slot.cache.len() + 1))
+                .min(seq.max_tokens.saturating_sub(seq.generated.len() + 1));
+            seq.draft = draft::lookup(&slot.cache, room);
+        }
+        // Then their drafts, all of one length: with a KV stream per slot llama.cpp splits a
+        // batch into micro-batches holding the same number of tokens of each sequence, so one
+        // longer draft would cost a whole extra pass over the weights.
+        let drafting = self.slots.iter().filter_map(|s| s.seq.as_ref());
+        let mut len = drafting
+            .filter(|q| q.logits_row.is_some())
+            .map(|q| q.draft.len())
+            .min()
+            .unwrap_or(0);
+        len = len
+            .min(budget / generating.max(1))
+            .min(DRAFT_ROWS / generating.max(1));
+        for slot in &mut self.slots {
+            let Some(seq) = slot.seq.as_mut() else {
                 continue;
-            }
-            // Room: the context, the tokens still allowed, the batch.
-            let room = self
-                .n_ctx_slot
-                .saturating_sub(slot.cache.len() + 1)
-                .min(seq.max_tokens.saturating_sub(seq.generated.len() + 1))
-                .min(budget)
-                .min(draft_rows)
-                .min(self.draft_max);
-            let guess = draft::lookup(&slot.cache, room);
-            for &t in &guess {
+            };
+            seq.draft.truncate(len);
+            seq.draft_row = rows;
+            let mut added = 0;
+            for &t in &seq.draft {
                 let p = slot.cache.len() as i32;
                 if self.batch.add(t, p, &[slot.id], true).is_err() {
                     break;
                 }
                 slot.cache.push(t);
-                seq.draft.push(t);
                 rows += 1;
+                added += 1;
             }
-            budget = budget.saturating_sub(seq.draft.len());
-            draft_rows = draft_rows.saturating_sub(seq.draft.len());
+            seq.draft.truncate(added);
+            budget = budget.saturating_sub(added);
         }
         // Then prompt chunks, as much as the batch has room for.
         for slot in &mut self.slots {
@@ -1084,13 +1101,19 @@ impl Engine<'_, '_> {
             return;
         };
         let draft = std::mem::take(&mut seq.draft);
+        let first_draft = seq.draft_row;
         seq.drafted += draft.len();
         // The cache up to and including the token this step evaluated for it.
         let base = slot.cache.len() - draft.len();
         let mut kept = 0;
         let mut next = None;
         for i in 0..=draft.len() {
-            let Some(token) = self.take_token(index, row + i as i32, base + i) else {
+            let at = if i == 0 {
+                row
+            } else {
+                first_draft + i as i32 - 1
+            };
+            let Some(token) = self.take_token(index, at, base + i) else {
                 break;
             };
             if draft.get(i) == Some(&token) {
@@ -1112,14 +1135,7 @@ impl Engine<'_, '_> {
         }
         if let Some(seq) = slot.seq.as_mut() {
             seq.pending = next;
-            if !draft.is_empty() {
-                if kept == 0 {
-                    seq.draft_backoff = (seq.draft_backoff * 2).clamp(1, MAX_DRAFT_BACKOFF);
-                    seq.draft_skip = seq.draft_backoff;
-                } else {
-                    seq.draft_backoff = 0;
-                }
-            }
+            seq.acceptance.record(draft.len(), kept);
         }
     }
 
