@@ -42,6 +42,13 @@
 //!   file around each decode, `engine::llama`): with OpenMP's spin-waiting workers, two contexts
 //!   decoding at once on the same cores collapse throughput, so several loaded models take
 //!   turns instead of oversubscribing the CPU.
+//! - The shared llama context keeps one KV stream per sequence slot (`kv_unified` off, as
+//!   llama-server), not one buffer: a unified buffer made every sequence attend over all
+//!   slots' cells. So a prefix cached in another slot is reused by copying that slot's whole
+//!   stream and cutting it (`engine::llama::Engine::reuse_prefix`), and a step's speculative
+//!   drafts (`engine::draft`, not in architecture.md) all have one length, since llama.cpp
+//!   splits an uneven multi-stream batch into extra passes. `OLLAMA_NUM_PARALLEL` defaults to
+//!   4, not Ollama's 1 (README, Benchmarks).
 //! - Pull keeps partial downloads across restarts (start-up pruning keeps `-partial` files until
 //!   they have been untouched for a week), and
 //!   hashes each blob before renaming it into place rather than after, as Ollama does; the
