@@ -23,8 +23,8 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaLoraAdapter, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, oneshot};
@@ -319,21 +319,13 @@ fn engine_main(
         None if kv.is_quantized() => ctx_params = ctx_params.with_flash_attention_policy(1),
         None => {}
     }
-    let mut ctx = match model.new_context(backend, ctx_params) {
-        Ok(c) => c,
-        Err(e) => {
-            drop(guard);
-            let _ = ready.send(Err(format!("unable to create context: {e}")));
-            return;
-        }
-    };
     drop(guard);
-    // Ollama supports one adapter per model, applied at full strength.
-    for adapter in &mut adapters {
-        if let Err(e) = ctx.lora_adapter_set(adapter, 1.0) {
-            let _ = ready.send(Err(format!("unable to apply adapter: {e}")));
-            return;
-        }
+    // The generation context is made now, so a load that cannot have one fails here, then
+    // freed: it is made again for the first completion, and a model only asked for embeddings
+    // never holds its slots' KV cache.
+    if let Err(e) = generation_context(&model, backend, &ctx_params, &mut adapters) {
+        let _ = ready.send(Err(e));
+        return;
     }
 
     let kv_bytes = kv_cache_bytes(&model, n_ctx_total, kv);
@@ -364,7 +356,9 @@ fn engine_main(
             model,
             backend,
             threads,
-            ctx: &mut ctx,
+            ctx: None,
+            ctx_params,
+            adapters: &mut adapters,
             embed: None,
             batch,
             slots,
@@ -399,6 +393,26 @@ fn sliding_window(model: &LlamaModel) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// A context for the slots, with the model's adapter applied (Ollama supports one adapter per
+/// model, at full strength).
+fn generation_context<'m>(
+    model: &'m LlamaModel,
+    backend: &LlamaBackend,
+    params: &LlamaContextParams,
+    adapters: &mut [LlamaLoraAdapter],
+) -> Result<LlamaContext<'m>, String> {
+    let guard = lock(&LOAD_LOCK);
+    let mut ctx = model
+        .new_context(backend, params.clone())
+        .map_err(|e| format!("unable to create context: {e}"))?;
+    drop(guard);
+    for adapter in adapters {
+        ctx.lora_adapter_set(adapter, 1.0)
+            .map_err(|e| format!("unable to apply adapter: {e}"))?;
+    }
+    Ok(ctx)
 }
 
 /// Tokens of one embedding batch (Ollama's embedding default: min(2048, num_ctx)); a longer
@@ -596,11 +610,14 @@ struct Queued {
     grammar: Option<LlamaSampler>,
 }
 
-struct Engine<'m, 'c> {
+struct Engine<'m, 'a> {
     model: &'m LlamaModel,
     backend: &'m LlamaBackend,
     threads: i32,
-    ctx: &'c mut LlamaContext<'m>,
+    /// The slots' context, made when the first completion arrives.
+    ctx: Option<LlamaContext<'m>>,
+    ctx_params: LlamaContextParams,
+    adapters: &'a mut Vec<LlamaLoraAdapter>,
     /// A second context for embeddings (pooled outputs), made for each embedding request.
     embed: Option<EmbedContext<'m>>,
     batch: LlamaBatch<'static>,
@@ -656,6 +673,7 @@ impl Engine<'_, '_> {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
+            Command::Complete(_, ref tx) if self.ctx.is_none() && !self.make_context(tx) => {}
             Command::Complete(mut req, tx) => match req.grammar.take() {
                 Some(g) => {
                     let id = self.grammars.submit(g, tx.clone());
@@ -695,6 +713,22 @@ impl Engine<'_, '_> {
             }
             Command::Embed(req, reply) => {
                 let _ = reply.send(self.embed(req));
+            }
+        }
+    }
+
+    /// Makes the slots' context if there is none; a failure goes to `tx`. Returns whether
+    /// there is a context now.
+    fn make_context(&mut self, tx: &mpsc::UnboundedSender<Event>) -> bool {
+        match generation_context(self.model, self.backend, &self.ctx_params, self.adapters) {
+            Ok(c) => {
+                self.ctx = Some(c);
+                true
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                let _ = tx.send(Event::Error(e));
+                false
             }
         }
     }
@@ -902,6 +936,9 @@ impl Engine<'_, '_> {
     /// the tokens kept, never the whole prompt (its last token's logits start generation).
     fn reuse_prefix(&mut self, index: usize, own: usize, prompt: &[LlamaToken]) -> usize {
         let id = self.slots[index].id;
+        let Some(ctx) = self.ctx.as_mut() else {
+            return 0;
+        };
         let limit = prompt.len() - 1;
         let donor = self
             .slots
@@ -919,11 +956,10 @@ impl Engine<'_, '_> {
         let mut kept = match donor {
             Some((from, n)) => {
                 let src = self.slots[from].id;
-                let _ = self.ctx.clear_kv_cache_seq(Some(id as u32), None, None);
-                let ok = self.ctx.copy_kv_cache_seq(src, id, None, None).is_ok()
+                let _ = ctx.clear_kv_cache_seq(Some(id as u32), None, None);
+                let ok = ctx.copy_kv_cache_seq(src, id, None, None).is_ok()
                     && matches!(
-                        self.ctx
-                            .clear_kv_cache_seq(Some(id as u32), Some(n as u32), None),
+                        ctx.clear_kv_cache_seq(Some(id as u32), Some(n as u32), None),
                         Ok(true)
                     );
                 if ok {
@@ -935,20 +971,19 @@ impl Engine<'_, '_> {
                 ok
             }
             None => matches!(
-                self.ctx
-                    .clear_kv_cache_seq(Some(id as u32), Some(reuse as u32), None),
+                ctx.clear_kv_cache_seq(Some(id as u32), Some(reuse as u32), None),
                 Ok(true)
             ),
         };
         // A sliding-window layer must still hold the window before the first new token (other
         // sequences may have taken its older cells): else the prefix is evaluated again.
         if kept && self.n_swa > 0 && reuse > 0 {
-            let pos_min = self.ctx.kv_cache_seq_pos_min(id);
+            let pos_min = ctx.kv_cache_seq_pos_min(id);
             kept = pos_min <= reuse.saturating_sub(self.n_swa) as i32;
         }
         if !kept {
             reuse = 0;
-            let _ = self.ctx.clear_kv_cache_seq(Some(id as u32), None, None);
+            let _ = ctx.clear_kv_cache_seq(Some(id as u32), None, None);
         }
         self.slots[index].cache.truncate(reuse);
         reuse
@@ -1054,10 +1089,13 @@ impl Engine<'_, '_> {
             return;
         }
 
+        let Some(ctx) = self.ctx.as_mut() else {
+            return;
+        };
         let result = {
             let _compute = lock(&COMPUTE_LOCK);
             let _across = compute_file().and_then(FileLock::take);
-            self.ctx.decode(&mut self.batch)
+            ctx.decode(&mut self.batch)
         };
         if let Err(e) = result {
             tracing::error!("decode failed: {e}");
@@ -1066,9 +1104,7 @@ impl Engine<'_, '_> {
                     let _ = seq.tx.send(Event::Error(format!(
                         "an error was encountered while running the model: {e}"
                     )));
-                    let _ = self
-                        .ctx
-                        .clear_kv_cache_seq(Some(slot.id as u32), None, None);
+                    let _ = ctx.clear_kv_cache_seq(Some(slot.id as u32), None, None);
                     slot.cache.clear();
                 }
             }
@@ -1129,9 +1165,10 @@ impl Engine<'_, '_> {
         let slot = &mut self.slots[index];
         if kept < draft.len() {
             slot.cache.truncate(base + kept);
-            let _ =
-                self.ctx
-                    .clear_kv_cache_seq(Some(slot.id as u32), Some((base + kept) as u32), None);
+            if let Some(ctx) = self.ctx.as_mut() {
+                let _ =
+                    ctx.clear_kv_cache_seq(Some(slot.id as u32), Some((base + kept) as u32), None);
+            }
         }
         if let Some(seq) = slot.seq.as_mut() {
             seq.pending = next;
@@ -1142,6 +1179,7 @@ impl Engine<'_, '_> {
     /// Samples the token at `row` for the sequence in slot `index`, whose cache then holds
     /// `cached` tokens, and streams it. `None`: the sequence ended (stop, length, client gone).
     fn take_token(&mut self, index: usize, row: i32, cached: usize) -> Option<LlamaToken> {
+        let ctx = self.ctx.as_ref()?;
         let slot = &mut self.slots[index];
         let seq = slot.seq.as_mut()?;
         let now = Instant::now();
@@ -1149,11 +1187,11 @@ impl Engine<'_, '_> {
             seq.first_token = Some(now);
         }
         let token = match seq.grammar.as_mut() {
-            None => seq.sampler.sample(self.ctx, row),
+            None => seq.sampler.sample(ctx, row),
             Some(grammar) => sample_constrained(
                 &mut seq.sampler,
                 grammar,
-                self.ctx,
+                ctx,
                 row,
                 self.model.vocab().eos(),
             ),
@@ -1166,7 +1204,7 @@ impl Engine<'_, '_> {
         }
         if seq.logprobs.is_some() {
             let top = seq.logprobs.unwrap_or(0) as usize;
-            let lp = token_logprob(self.model, self.ctx.get_logits_ith(row), token, top);
+            let lp = token_logprob(self.model, ctx.get_logits_ith(row), token, top);
             let _ = seq.tx.send(Event::Logprob(lp));
         }
         seq.generated.push(token);
