@@ -442,6 +442,11 @@ fn reload_reason(old: &LoadParams, new: &LoadParams) -> String {
         new.use_mmap.to_string(),
     );
     cmp(
+        "draft_num_predict",
+        old.draft_max.to_string(),
+        new.draft_max.to_string(),
+    );
+    cmp(
         "adapters",
         format!("{:?}", old.adapters),
         format!("{:?}", new.adapters),
