@@ -29,7 +29,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, oneshot};
 
-use super::sampling::{build_sampler, sample_constrained, token_logprob};
+use super::sampling::{Shortlist, build_sampler, sample_constrained, token_logprob};
 use super::text::{StopMatcher, Utf8Buffer};
 use super::{
     CompletionRequest, Done, DoneReason, EmbedError, EmbedRequest, Embedded, EngineError, Event,
@@ -589,6 +589,8 @@ struct Sequence {
     /// Prompt tokens placed in the current batch.
     in_batch: usize,
     sampler: LlamaSampler,
+    /// The candidates `sampler` can pick from, when its chain allows a shortlist.
+    shortlist: Option<Shortlist>,
     /// `format`: the grammar every token must keep the output inside.
     grammar: Option<LlamaSampler>,
     /// Report log-probabilities, with this many alternatives.
@@ -892,6 +894,7 @@ impl Engine<'_, '_> {
                 _ => self.n_ctx_slot.saturating_mul(10),
             };
             let sampler = build_sampler(&q.req.sampling, self.model, self.n_ctx_slot, &prompt);
+            let shortlist = Shortlist::for_params(&q.req.sampling, self.n_ctx_slot);
             let grammar = q.grammar.take();
             tracing::debug!(
                 slot = slot.id,
@@ -914,6 +917,7 @@ impl Engine<'_, '_> {
                 logits_row: None,
                 in_batch: 0,
                 sampler,
+                shortlist,
                 grammar,
                 logprobs: q.req.logprobs.then_some(q.req.top_logprobs),
                 max_tokens,
@@ -1186,9 +1190,17 @@ impl Engine<'_, '_> {
         if seq.first_token.is_none() {
             seq.first_token = Some(now);
         }
-        let token = match seq.grammar.as_mut() {
-            None => seq.sampler.sample(ctx, row),
-            Some(grammar) => sample_constrained(
+        let token = match (seq.grammar.as_mut(), seq.shortlist) {
+            (None, Some(list)) => {
+                let logits = ctx.get_logits_ith(row);
+                let mut few = list.candidates(logits, &seq.prompt, &seq.generated);
+                seq.sampler.apply(&mut few);
+                let t = few.selected_token().unwrap_or(self.model.vocab().eos());
+                seq.sampler.accept(t);
+                t
+            }
+            (None, None) => seq.sampler.sample(ctx, row),
+            (Some(grammar), _) => sample_constrained(
                 &mut seq.sampler,
                 grammar,
                 ctx,

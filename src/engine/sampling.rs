@@ -1,5 +1,7 @@
 //! Sampling for the slot loop: the sampler chain in llama.cpp's default order, sampling under a
-//! grammar at the cost of one token check in the common case, and log-probabilities.
+//! grammar at the cost of one token check in the common case, a shortlist of candidates so a
+//! chain that starts with top-k never copies and sorts the whole vocabulary, and
+//! log-probabilities.
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
@@ -152,4 +154,152 @@ pub(super) fn build_sampler(
         sampler.accept_many(&prompt[start..]);
     }
     sampler
+}
+
+/// When a chain begins with (penalties and) top-k or greedy, what it can pick is decided by a
+/// shortlist: the `k` highest logits among tokens the penalties leave alone, plus every token
+/// in the penalty window. The chain then runs over those instead of 262k entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Shortlist {
+    /// top_k, or 1 for greedy.
+    pub k: usize,
+    /// The penalties' window (`repeat_last_n`), 0 without penalties.
+    pub last_n: usize,
+}
+
+impl Shortlist {
+    /// The shortlist for `p`, if its chain allows one (top-k on, or greedy).
+    pub fn for_params(p: &SamplingParams, n_ctx: usize) -> Option<Shortlist> {
+        let last_n = match p.repeat_last_n {
+            n if n < 0 => n_ctx,
+            n => n as usize,
+        };
+        let penalties =
+            p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0;
+        let last_n = if penalties { last_n } else { 0 };
+        let k = if p.temperature <= 0.0 {
+            1
+        } else if p.top_k > 0 {
+            p.top_k as usize
+        } else {
+            return None;
+        };
+        Some(Shortlist { k, last_n })
+    }
+
+    /// The candidates from `logits`, given the tokens the chain accepted so far: the prompt's,
+    /// then the generated ones.
+    pub fn candidates(
+        &self,
+        logits: &[f32],
+        prompt: &[LlamaToken],
+        generated: &[LlamaToken],
+    ) -> LlamaTokenDataArray {
+        let from_generated = generated.len().min(self.last_n);
+        let from_prompt = (self.last_n - from_generated).min(prompt.len());
+        let mut window: Vec<i32> = prompt[prompt.len() - from_prompt..]
+            .iter()
+            .chain(&generated[generated.len() - from_generated..])
+            .map(|t| t.0)
+            .filter(|&t| t >= 0 && (t as usize) < logits.len())
+            .collect();
+        window.sort_unstable();
+        window.dedup();
+        // The k best of the rest: a small buffer, replacing its minimum.
+        let k = self.k.max(1);
+        let mut best: Vec<(f32, i32)> = Vec::with_capacity(k);
+        let mut min_at = 0;
+        for (i, &l) in logits.iter().enumerate() {
+            if best.len() == k && l.total_cmp(&best[min_at].0).is_le() {
+                continue;
+            }
+            if window.binary_search(&(i as i32)).is_ok() {
+                continue;
+            }
+            if best.len() < k {
+                best.push((l, i as i32));
+            } else {
+                best[min_at] = (l, i as i32);
+            }
+            if best.len() == k {
+                min_at = (0..k)
+                    .min_by(|&a, &b| best[a].0.total_cmp(&best[b].0))
+                    .unwrap_or(0);
+            }
+        }
+        let data = window
+            .iter()
+            .map(|&t| LlamaTokenData::new(LlamaToken(t), logits[t as usize], 0.0))
+            .chain(
+                best.into_iter()
+                    .map(|(l, t)| LlamaTokenData::new(LlamaToken(t), l, 0.0)),
+            )
+            .collect();
+        LlamaTokenDataArray::new(data, false)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn chain(greedy: bool, seed: u32) -> LlamaSampler {
+        let mut c = vec![LlamaSampler::penalties(N, 64, 1.3, 0.2, 0.1)];
+        if greedy {
+            c.push(LlamaSampler::greedy());
+        } else {
+            c.push(LlamaSampler::top_k(40));
+            c.push(LlamaSampler::top_p(0.9, 1));
+            c.push(LlamaSampler::temp(0.8));
+            c.push(LlamaSampler::dist(seed));
+        }
+        LlamaSampler::chain_simple(c)
+    }
+
+    const N: i32 = 5000;
+
+    #[test]
+    fn the_shortlist_picks_what_the_whole_vocabulary_picks() {
+        let mut rng = 12345u64;
+        let mut next = || {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((rng >> 33) as f32 / (1u64 << 31) as f32) * 20.0 - 10.0
+        };
+        for greedy in [true, false] {
+            let (mut full, mut short) = (chain(greedy, 7), chain(greedy, 7));
+            let list = Shortlist {
+                k: if greedy { 1 } else { 40 },
+                last_n: 64,
+            };
+            let mut history: Vec<LlamaToken> = Vec::new();
+            for step in 0..300 {
+                let mut logits: Vec<f32> = (0..N).map(|_| next()).collect();
+                // Make recent tokens likely, so the penalties decide.
+                for t in history.iter().rev().take(8) {
+                    logits[t.0 as usize] += 12.0;
+                }
+                let mut all = LlamaTokenDataArray::from_iter(
+                    logits
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+                    false,
+                );
+                full.apply(&mut all);
+                let a = all.selected_token().unwrap();
+                // The history split anywhere between prompt and generated gives the same.
+                let (prompt, generated) = history.split_at(history.len() / 3);
+                let mut few = list.candidates(&logits, prompt, generated);
+                short.apply(&mut few);
+                let b = few.selected_token().unwrap();
+                assert_eq!(a, b, "step {step}, greedy {greedy}");
+                full.accept(a);
+                short.accept(b);
+                history.push(a);
+            }
+        }
+    }
 }

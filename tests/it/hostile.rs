@@ -633,7 +633,7 @@ async fn schemas_too_costly_or_unbuildable_are_a_400_and_stall_nothing() {
         &s,
         "/api/generate",
         json!({"model": MODEL, "prompt": "Answer:", "stream": false,
-               "format": {"enum": ["yes", "no"]}, "options": {"num_predict": 4}}),
+               "format": {"enum": ["yes", "no"]}, "options": {"num_predict": 16}}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
