@@ -383,14 +383,17 @@ const SHARE_MIN: usize = 16;
 /// logits on Gemma), so many clients share a bounded amount of guessing.
 const DRAFT_ROWS: usize = 32;
 
-/// The sliding attention window of the model's SWA layers, from its metadata; 0 if none.
-fn sliding_window(model: &LlamaModel) -> usize {
+/// The model's `<architecture>.<key>` metadata value (`gemma3.attention.sliding_window`).
+fn arch_meta(model: &LlamaModel, key: &str) -> Option<String> {
     let arch = model
         .meta_val_str("general.architecture")
         .unwrap_or_default();
-    model
-        .meta_val_str(&format!("{arch}.attention.sliding_window"))
-        .ok()
+    model.meta_val_str(&format!("{arch}.{key}")).ok()
+}
+
+/// The sliding attention window of the model's SWA layers, from its metadata; 0 if none.
+fn sliding_window(model: &LlamaModel) -> usize {
+    arch_meta(model, "attention.sliding_window")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -439,11 +442,8 @@ impl<'m> EmbedContext<'m> {
         n_batch: usize,
     ) -> Result<EmbedContext<'m>, EmbedError> {
         use llama_cpp_2::context::params::LlamaPoolingType;
-        let arch = model
-            .meta_val_str("general.architecture")
-            .unwrap_or_default();
         // Generative models name no pooling; their embedding is the mean of the token states.
-        let pooling = if model.meta_val_str(&format!("{arch}.pooling_type")).is_ok() {
+        let pooling = if arch_meta(model, "pooling_type").is_some() {
             LlamaPoolingType::Unspecified
         } else {
             LlamaPoolingType::Mean
@@ -525,15 +525,7 @@ fn kv_type(t: KvType) -> KvCacheType {
 
 /// Rough KV-cache size for `ps`: layers x context x (K + V) x head width x element size.
 fn kv_cache_bytes(model: &LlamaModel, n_ctx: u32, kv: KvType) -> u64 {
-    let arch = model
-        .meta_val_str("general.architecture")
-        .unwrap_or_default();
-    let key = |k: &str| {
-        model
-            .meta_val_str(&format!("{arch}.{k}"))
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-    };
+    let key = |k: &str| arch_meta(model, k).and_then(|v| v.parse::<u64>().ok());
     let head_k = key("attention.key_length")
         .unwrap_or_else(|| model.n_embd() as u64 / u64::from(model.n_head().max(1)));
     let head_v = key("attention.value_length").unwrap_or(head_k);
@@ -968,9 +960,7 @@ impl Engine<'_, '_> {
                     );
                 if ok {
                     reuse = n;
-                    let (tokens, _) = self.slots[from].cache.split_at(n);
-                    let tokens = tokens.to_vec();
-                    self.slots[index].cache = tokens;
+                    self.slots[index].cache = self.slots[from].cache[..n].to_vec();
                 }
                 ok
             }

@@ -109,16 +109,11 @@ pub(super) fn build_sampler(
     prompt: &[LlamaToken],
 ) -> LlamaSampler {
     let mut chain = Vec::new();
-    let last_n = match p.repeat_last_n {
-        n if n < 0 => n_ctx as i32,
-        n => n,
-    };
-    let penalties_on = last_n > 0
-        && (p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0);
-    if penalties_on {
+    let last_n = penalty_window(p, n_ctx);
+    if last_n > 0 {
         chain.push(LlamaSampler::penalties(
             model.n_vocab(),
-            last_n,
+            last_n as i32,
             p.repeat_penalty,
             p.frequency_penalty,
             p.presence_penalty,
@@ -148,12 +143,24 @@ pub(super) fn build_sampler(
         chain.push(LlamaSampler::dist(seed));
     }
     let mut sampler = LlamaSampler::chain_simple(chain);
-    if penalties_on {
+    if last_n > 0 {
         // Penalties see the end of the prompt, as llama-server feeds it.
-        let start = prompt.len().saturating_sub(last_n as usize);
+        let start = prompt.len().saturating_sub(last_n);
         sampler.accept_many(&prompt[start..]);
     }
     sampler
+}
+
+/// The tokens the repetition penalties look back over (`repeat_last_n`, -1 = the context); 0
+/// when no penalty is set, and the chain has no penalties stage.
+fn penalty_window(p: &SamplingParams, n_ctx: usize) -> usize {
+    let penalties =
+        p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0;
+    match p.repeat_last_n {
+        _ if !penalties => 0,
+        n if n < 0 => n_ctx,
+        n => n as usize,
+    }
 }
 
 /// When a chain begins with (penalties and) top-k or greedy, what it can pick is decided by a
@@ -170,13 +177,7 @@ pub(super) struct Shortlist {
 impl Shortlist {
     /// The shortlist for `p`, if its chain allows one (top-k on, or greedy).
     pub fn for_params(p: &SamplingParams, n_ctx: usize) -> Option<Shortlist> {
-        let last_n = match p.repeat_last_n {
-            n if n < 0 => n_ctx,
-            n => n as usize,
-        };
-        let penalties =
-            p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0;
-        let last_n = if penalties { last_n } else { 0 };
+        let last_n = penalty_window(p, n_ctx);
         let k = if p.temperature <= 0.0 {
             1
         } else if p.top_k > 0 {
