@@ -109,18 +109,14 @@ async fn run(
     if texts.is_empty() {
         return Ok((None, load_duration));
     }
-    let rx = lease
-        .runner
-        .embed(EmbedRequest {
-            inputs: texts,
-            truncate,
-        })
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    match rx.await {
-        Ok(Ok(e)) => Ok((Some(e), load_duration)),
-        Ok(Err(EmbedError::TooLong)) => Err(ApiError::bad_request(EmbedError::TooLong.to_string())),
-        Ok(Err(e)) => Err(ApiError::internal(e.to_string())),
-        Err(_) => Err(ApiError::internal(infer::runner_stopped())),
+    let req = EmbedRequest {
+        inputs: texts,
+        truncate,
+    };
+    match infer::answer(lease.runner.embed(req)).await? {
+        Ok(e) => Ok((Some(e), load_duration)),
+        Err(EmbedError::TooLong) => Err(ApiError::bad_request(EmbedError::TooLong.to_string())),
+        Err(e) => Err(ApiError::internal(e.to_string())),
     }
 }
 

@@ -60,14 +60,8 @@ pub async fn generate(
     let mut prompt_text = String::new();
     if let Some(ctx) = &req.context {
         tracing::warn!("the context field is deprecated and will be removed in a future version");
-        let rx = lease
-            .runner
-            .detokenize(ctx.iter().map(|&t| t as i32).collect())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        prompt_text.push_str(
-            &rx.await
-                .map_err(|_| ApiError::internal(infer::runner_stopped()))?,
-        );
+        let tokens = ctx.iter().map(|&t| t as i32).collect();
+        prompt_text.push_str(&infer::answer(lease.runner.detokenize(tokens)).await?);
     }
     if req.raw {
         prompt_text.push_str(&req.prompt);

@@ -325,6 +325,16 @@ pub fn runner_stopped() -> String {
     crate::engine::EngineError::Stopped.to_string()
 }
 
+/// The runner's answer to a one-shot request (tokenize, detokenize, embed): a request it could
+/// not take or an answer that never came is a 500.
+pub async fn answer<T>(
+    rx: Result<tokio::sync::oneshot::Receiver<T>, crate::engine::EngineError>,
+) -> Result<T, ApiError> {
+    rx.map_err(|e| ApiError::internal(e.to_string()))?
+        .await
+        .map_err(|_| ApiError::internal(runner_stopped()))
+}
+
 /// Ollama's `think` value check for models without the thinking capability.
 fn check_think(think: Option<&Value>, model_name: &str, caps: &[String]) -> Result<(), ApiError> {
     let wants = match think {

@@ -55,13 +55,7 @@ pub async fn tokenize(
 ) -> Result<axum::Json<TokenizeResponse>, ApiError> {
     let lease =
         infer::lease_by_name(&state, &req.model, req.options.as_ref(), req.keep_alive).await?;
-    let rx = lease
-        .runner
-        .tokenize(req.content)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let tokens = rx
-        .await
-        .map_err(|_| ApiError::internal(infer::runner_stopped()))?;
+    let tokens = infer::answer(lease.runner.tokenize(req.content)).await?;
     Ok(axum::Json(TokenizeResponse {
         model: req.model,
         tokens,
@@ -76,13 +70,7 @@ pub async fn detokenize(
 ) -> Result<axum::Json<DetokenizeResponse>, ApiError> {
     let lease =
         infer::lease_by_name(&state, &req.model, req.options.as_ref(), req.keep_alive).await?;
-    let rx = lease
-        .runner
-        .detokenize(req.tokens)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let content = rx
-        .await
-        .map_err(|_| ApiError::internal(infer::runner_stopped()))?;
+    let content = infer::answer(lease.runner.detokenize(req.tokens)).await?;
     Ok(axum::Json(DetokenizeResponse {
         model: req.model,
         content,
