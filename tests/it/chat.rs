@@ -92,14 +92,7 @@ async fn next_turn_reuses_the_cached_prefix() {
     let reused: Vec<u64> = log
         .lines()
         .filter(|l| l.contains("request admitted"))
-        .map(|l| {
-            let v = l.split("reused=").nth(1).expect("reused= in log line");
-            v.split(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
+        .map(|l| log_field(l, "reused"))
         .collect();
     assert_eq!(reused.len(), 2, "{log}");
     assert_eq!(reused[0], 0);

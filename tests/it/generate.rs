@@ -4,6 +4,21 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+/// Reads a stream until its first line has come, then sends the server SIGTERM; returns what
+/// was read.
+async fn first_line_then_sigterm(s: &Server, r: &mut reqwest::Response) -> String {
+    let mut body = String::new();
+    while !body.contains('\n') {
+        let chunk = r.chunk().await.unwrap().expect("stream open");
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    body
+}
+
 fn text_of(lines: &[Value]) -> String {
     lines
         .iter()
@@ -322,15 +337,7 @@ async fn sigterm_ends_open_streams_and_the_server() {
     assert_eq!(r.status().as_u16(), 200);
     let mut r = r;
     // Wait for the first token, then ask the server to stop.
-    let mut body = String::new();
-    while !body.contains('\n') {
-        let chunk = r.chunk().await.unwrap().expect("stream open");
-        body.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    std::process::Command::new("kill")
-        .args(["-TERM", &s.pid().to_string()])
-        .status()
-        .unwrap();
+    let mut body = first_line_then_sigterm(&s, &mut r).await;
     while let Ok(Some(chunk)) = r.chunk().await {
         body.push_str(&String::from_utf8_lossy(&chunk));
     }
@@ -357,15 +364,7 @@ async fn sigterm_lets_streams_in_flight_finish_and_refuses_new_clients() {
         .send()
         .await
         .unwrap();
-    let mut body = String::new();
-    while !body.contains('\n') {
-        let chunk = r.chunk().await.unwrap().expect("stream open");
-        body.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    std::process::Command::new("kill")
-        .args(["-TERM", &s.pid().to_string()])
-        .status()
-        .unwrap();
+    let mut body = first_line_then_sigterm(&s, &mut r).await;
     // The listener closes at once: a new client is refused while the stream goes on.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::net::TcpStream::connect(s.host()).is_ok() {

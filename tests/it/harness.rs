@@ -370,6 +370,27 @@ pub fn http() -> reqwest::Client {
         .expect("client")
 }
 
+/// GETs a path and parses its JSON body.
+pub async fn get(server: &Server, path: &str) -> Value {
+    http()
+        .get(server.url(path))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
+/// The number after `key=` in a log line (`reused=12`).
+pub fn log_field(line: &str, key: &str) -> u64 {
+    line.split(&format!("{key}="))
+        .nth(1)
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{key}= in {line}"))
+}
+
 /// POSTs JSON; returns status and the parsed body (`Value::Null` when empty or not JSON).
 pub async fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
     let r = http()

@@ -8,15 +8,10 @@ use serde_json::{Value, json};
 use crate::harness::*;
 
 async fn ps(s: &Server) -> Vec<Value> {
-    let v: Value = http()
-        .get(s.url("/api/ps"))
-        .send()
-        .await
+    get(s, "/api/ps").await["models"]
+        .as_array()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["models"].as_array().unwrap().clone()
+        .clone()
 }
 
 fn expires_in(m: &Value) -> i64 {

@@ -32,16 +32,9 @@ async fn greedy(s: &Server, prompt: &str, draft: i64) -> Value {
 
 /// `(drafted, confirmed)` of each finished request, from the debug log.
 fn draft_counts(log: &str) -> Vec<(u64, u64)> {
-    let field = |l: &str, k: &str| -> u64 {
-        l.split(&format!("{k}="))
-            .nth(1)
-            .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{k}= in {l}"))
-    };
     log.lines()
         .filter(|l| l.contains("request done"))
-        .map(|l| (field(l, "drafted"), field(l, "confirmed")))
+        .map(|l| (log_field(l, "drafted"), log_field(l, "confirmed")))
         .collect()
 }
 
@@ -75,18 +68,6 @@ async fn speculation_leaves_greedy_output_unchanged() {
     );
 }
 
-async fn ps_size(s: &Server) -> u64 {
-    let ps: Value = http()
-        .get(s.url("/api/ps"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    ps["models"][0]["size"].as_u64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_quantized_kv_cache_is_smaller_and_generates() {
     let mut size = Vec::new();
@@ -104,7 +85,11 @@ async fn a_quantized_kv_cache_is_smaller_and_generates() {
         let log = s.log_text();
         assert!(log.contains(&format!("OLLAMA_KV_CACHE_TYPE={t}")), "{log}");
         assert!(log.contains(&format!("kv_cache_type=\"{t}\"")), "{log}");
-        size.push(ps_size(&s).await);
+        size.push(
+            get(&s, "/api/ps").await["models"][0]["size"]
+                .as_u64()
+                .unwrap(),
+        );
     }
     // The same weights; the cache at 64, 34 and 18 bytes per 32 elements (f16, q8_0, q4_0).
     let (f16, q8, q4) = (size[0], size[1], size[2]);
@@ -168,16 +153,7 @@ async fn a_prompt_reuses_a_prefix_held_by_another_slot() {
     let admitted: Vec<(u64, u64)> = log
         .lines()
         .filter(|l| l.contains("request admitted"))
-        .map(|l| {
-            let f = |k: &str| -> u64 {
-                l.split(&format!("{k}="))
-                    .nth(1)
-                    .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap()
-            };
-            (f("slot"), f("reused"))
-        })
+        .map(|l| (log_field(l, "slot"), log_field(l, "reused")))
         .collect();
     assert_eq!(admitted.len(), 3, "{log}");
     let (slot_a, _) = admitted[1];
