@@ -151,6 +151,9 @@ pub struct Config {
     /// `ROLLAMA_ENGINE_IN_PROCESS`: run models on threads of the server instead of in runner
     /// processes (for measuring what the process boundary costs; a crash then takes the server).
     pub engine_in_process: bool,
+    /// `ROLLAMA_LLAMA_LM_HEAD`: compute logits with llama.cpp's output layer instead of
+    /// rollama's own (Q8_0 output matrices on AVX-512 VNNI CPUs; a check and an escape hatch).
+    pub llama_lm_head: bool,
     /// `ROLLAMA_HEADER_TIMEOUT` (10 s): how long a client may take to send a request's headers
     /// once it has begun; `None` (0) waits for ever.
     pub header_timeout: Option<Duration>,
@@ -296,6 +299,7 @@ impl Config {
             kv_cache_type,
             no_color: lookup("NO_COLOR").is_some_and(|v| !v.is_empty()),
             engine_in_process: parse_bool(&var("ROLLAMA_ENGINE_IN_PROCESS")),
+            llama_lm_head: parse_bool(&var("ROLLAMA_LLAMA_LM_HEAD")),
             header_timeout,
             idle_timeout,
             shutdown_grace,
@@ -362,6 +366,7 @@ impl Config {
             format!("ROLLAMA_IDLE_TIMEOUT={}", d(self.idle_timeout)),
             format!("ROLLAMA_SHUTDOWN_GRACE={:?}", self.shutdown_grace),
             format!("ROLLAMA_ENGINE_IN_PROCESS={}", self.engine_in_process),
+            format!("ROLLAMA_LLAMA_LM_HEAD={}", self.llama_lm_head),
         ]
     }
 }

@@ -14,7 +14,8 @@
 //! - [`engine`]: the `Runner` boundary, the llama-cpp-2 runner (slots that share cached prompt
 //!   prefixes across each other, prompt-lookup speculative decoding (`engine::draft`),
 //!   grammar-constrained sampling with grammars built on a background thread, logprobs, KV cache
-//!   types, a mean-pooled context made per embedding request), the runner process and its
+//!   types, rollama's own output layer (`engine::lm_head`), an embedding context that skips the
+//!   output layer and mean-pools itself (`engine::embed`)), the runner process and its
 //!   protocol (`engine::process`), GGUF metadata, option mapping.
 //! - [`registry`]: pull and push over the registry protocol (ranged parallel downloads that
 //!   resume across server restarts, verified before visible; chunked uploads; the signed
@@ -29,7 +30,8 @@
 //! - [`cli`]: clap definitions and one module per subcommand.
 //! - [`duration`], [`gofmt`]: Go-compatible durations and number/quote formatting.
 //! - [`metrics`]: process-wide counters and histograms for `GET /metrics` (Prometheus text).
-//! - [`os`]: free disk space and the open-files limit (libc calls std lacks).
+//! - [`os`]: free disk space, the open-files limit, dropping a mapped file range's resident
+//!   pages (libc calls std lacks).
 //!
 //! # Where the code departs from architecture.md
 //!
@@ -49,6 +51,14 @@
 //!   drafts (`engine::draft`, not in architecture.md) all have one length, since llama.cpp
 //!   splits an uneven multi-stream batch into extra passes. `OLLAMA_NUM_PARALLEL` defaults to
 //!   4, not Ollama's 1 (README, Benchmarks).
+//! - The engine reaches past llama-cpp-2 in one place: llama.cpp's graph-evaluation callback
+//!   (`cb_eval`), which the crate does not expose, is set by reinterpreting its single-field
+//!   `LlamaContextParams` (`engine::lm_head::with_eval_callback`; the crate is pinned). With it
+//!   graphs stop before llama.cpp's output layer: embeddings of generative models pool the
+//!   hidden states themselves (`engine::embed`), and where the output matrix is Q8_0 and the
+//!   CPU has AVX-512 VNNI the runner computes the logits with its own kernel from the captured
+//!   hidden states (`engine::lm_head`; `ROLLAMA_LLAMA_LM_HEAD=1` turns it off), because
+//!   llama.cpp has no repacked Q8_0 kernel for x86 and that product was half of each step.
 //! - Pull keeps partial downloads across restarts (start-up pruning keeps `-partial` files until
 //!   they have been untouched for a week), and
 //!   hashes each blob before renaming it into place rather than after, as Ollama does; the

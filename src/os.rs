@@ -1,7 +1,8 @@
 //! The few operating-system calls std does not offer: free disk space (a pull must fit before
 //! it starts), the open-files limit (raised at `serve` start-up, as Go programs do), a
 //! thread's scheduling priority (background work yields to decoding), and the host name and
-//! interface addresses (the Host-header check).
+//! interface addresses (the Host-header check), and dropping the resident pages of part of a
+//! mapped file (a model's output matrix once rollama keeps its own copy).
 
 use std::ffi::CString;
 use std::io;
@@ -111,6 +112,64 @@ pub fn interface_addresses() -> Vec<std::net::IpAddr> {
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
     out
+}
+
+/// Drops this process's resident pages of bytes `start..end` of the file at `path` wherever it
+/// is mapped (`/proc/self/maps`), with `MADV_DONTNEED`: for a read-only file mapping they come
+/// back from the page cache if touched again. Returns the bytes released.
+#[allow(unsafe_code)]
+pub fn release_file_range(path: &Path, start: u64, end: u64) -> u64 {
+    let Ok(path) = std::fs::canonicalize(path) else {
+        return 0;
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return 0;
+    };
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    let mut released = 0;
+    for line in maps.lines() {
+        // start-end perms offset dev inode path
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms), Some(offset)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let file = f.nth(2).unwrap_or_default();
+        if Path::new(file) != path || perms.contains('w') {
+            continue;
+        }
+        let Some((lo, hi)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(lo), Ok(hi), Ok(off)) = (
+            u64::from_str_radix(lo, 16),
+            u64::from_str_radix(hi, 16),
+            u64::from_str_radix(offset, 16),
+        ) else {
+            continue;
+        };
+        // The part of [start, end) this mapping holds, in addresses, whole pages inside it.
+        let from = start.max(off);
+        let to = end.min(off + (hi - lo));
+        let a = (lo + (from - off)).div_ceil(page) * page;
+        let b = (lo + to.saturating_sub(off)) / page * page;
+        if from >= to || a >= b {
+            continue;
+        }
+        // SAFETY: [a, b) lies inside a read-only file mapping of this process; dropping its
+        // pages only makes later reads fault them in again from the file.
+        if unsafe {
+            libc::madvise(
+                a as *mut libc::c_void,
+                (b - a) as usize,
+                libc::MADV_DONTNEED,
+            )
+        } == 0
+        {
+            released += b - a;
+        }
+    }
+    released
 }
 
 #[cfg(test)]

@@ -549,6 +549,7 @@ mod tests {
             flash_attention: None,
             kv_cache_type: Default::default(),
             draft_max: 0,
+            llama_lm_head: false,
         }
     }
 

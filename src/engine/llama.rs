@@ -29,7 +29,9 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, oneshot};
 
-use super::sampling::{Shortlist, build_sampler, sample_constrained, token_logprob};
+use super::embed::{EMBED_BATCH, EMBED_CHUNK, EmbedContext};
+use super::lm_head::{Head, Plan};
+use super::sampling::{Shortlist, build_sampler, sample_all, sample_constrained, token_logprob};
 use super::text::{StopMatcher, Utf8Buffer};
 use super::{
     CompletionRequest, Done, DoneReason, EmbedError, EmbedRequest, Embedded, EngineError, Event,
@@ -39,11 +41,11 @@ use super::{draft, grammar};
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 /// Model loading and context creation, one at a time.
-static LOAD_LOCK: Mutex<()> = Mutex::new(());
+pub(super) static LOAD_LOCK: Mutex<()> = Mutex::new(());
 /// Only one context computes at a time (see the module doc).
-static COMPUTE_LOCK: Mutex<()> = Mutex::new(());
+pub(super) static COMPUTE_LOCK: Mutex<()> = Mutex::new(());
 
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
+pub(super) fn backend() -> Result<&'static LlamaBackend, EngineError> {
     BACKEND
         .get_or_init(|| {
             // Before init, so llama.cpp's start-up lines reach tracing instead of stderr.
@@ -56,7 +58,7 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
 
 /// The cross-process half of the compute lock: in a runner process, the file the server named
 /// in [`super::process::COMPUTE_LOCK_ENV`], shared by all its runners.
-fn compute_file() -> Option<&'static std::fs::File> {
+pub(super) fn compute_file() -> Option<&'static std::fs::File> {
     static FILE: OnceLock<Option<std::fs::File>> = OnceLock::new();
     FILE.get_or_init(|| {
         let path = std::env::var_os(super::process::COMPUTE_LOCK_ENV)?;
@@ -71,10 +73,10 @@ fn compute_file() -> Option<&'static std::fs::File> {
 }
 
 /// Holds the compute lock file for one decode.
-struct FileLock(&'static std::fs::File);
+pub(super) struct FileLock(&'static std::fs::File);
 
 impl FileLock {
-    fn take(f: &'static std::fs::File) -> Option<FileLock> {
+    pub(super) fn take(f: &'static std::fs::File) -> Option<FileLock> {
         f.lock().ok().map(|()| FileLock(f))
     }
 }
@@ -85,7 +87,7 @@ impl Drop for FileLock {
     }
 }
 
-fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
+pub(super) fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -312,6 +314,22 @@ fn engine_main(
         .with_swa_full(false);
     let kv = params.kv_cache_type;
     ctx_params = ctx_params.with_type_k(kv_type(kv)).with_type_v(kv_type(kv));
+    // rollama's own output layer where it has one for the model and machine (CPU builds, no
+    // adapters: a LoRA may touch the output layer).
+    let gpu = cfg!(any(feature = "cuda", feature = "metal", feature = "vulkan"));
+    let head = (!params.llama_lm_head && !gpu && adapters.is_empty())
+        .then(|| {
+            Plan::new(
+                &params.model_path,
+                model.n_embd().max(0) as usize,
+                model.n_vocab().max(0) as usize,
+            )
+        })
+        .flatten()
+        .map(|plan| Head::start(plan, threads as usize));
+    if let Some(h) = &head {
+        ctx_params = h.params(ctx_params);
+    }
     // A quantized V cache needs flash attention: on unless the user turned it off (the server
     // already fell back to f16 then).
     match params.flash_attention {
@@ -341,6 +359,7 @@ fn engine_main(
         num_batch = n_batch,
         kv_cache_type = kv.name(),
         draft_max = params.draft_max,
+        lm_head = if head.is_some() { "rollama" } else { "llama.cpp" },
         threads,
         load_ms = started.elapsed().as_millis() as u64,
         "model loaded"
@@ -369,6 +388,7 @@ fn engine_main(
             n_batch: n_batch as usize,
             draft_max: params.draft_max as usize,
             n_swa: sliding_window(model),
+            head,
         };
         engine.run(rx);
     });
@@ -384,7 +404,7 @@ const SHARE_MIN: usize = 16;
 const DRAFT_ROWS: usize = 32;
 
 /// The model's `<architecture>.<key>` metadata value (`gemma3.attention.sliding_window`).
-fn arch_meta(model: &LlamaModel, key: &str) -> Option<String> {
+pub(super) fn arch_meta(model: &LlamaModel, key: &str) -> Option<String> {
     let arch = model
         .meta_val_str("general.architecture")
         .unwrap_or_default();
@@ -416,97 +436,6 @@ fn generation_context<'m>(
             .map_err(|e| format!("unable to apply adapter: {e}"))?;
     }
     Ok(ctx)
-}
-
-/// Tokens of one embedding batch (Ollama's embedding default: min(2048, num_ctx)); a longer
-/// input is cut (`truncate`) or refused.
-const EMBED_BATCH: usize = 2048;
-/// Sequences (inputs) in one embedding batch.
-const EMBED_SEQS: usize = 64;
-/// Tokens one embedding decode packs (a longer input goes alone). On a generative model
-/// llama.cpp computes and keeps full-vocabulary logits for every token of the batch (1 MiB a
-/// token with Gemma's 262k vocabulary), so small decodes keep that memory small; the context
-/// then stays for the next request instead of being made (and its memory faulted in) again.
-const EMBED_CHUNK: usize = 128;
-
-struct EmbedContext<'m> {
-    ctx: LlamaContext<'m>,
-    batch: LlamaBatch<'static>,
-}
-
-impl<'m> EmbedContext<'m> {
-    fn new(
-        model: &'m LlamaModel,
-        backend: &LlamaBackend,
-        threads: i32,
-        n_batch: usize,
-    ) -> Result<EmbedContext<'m>, EmbedError> {
-        use llama_cpp_2::context::params::LlamaPoolingType;
-        // Generative models name no pooling; their embedding is the mean of the token states.
-        let pooling = if arch_meta(model, "pooling_type").is_some() {
-            LlamaPoolingType::Unspecified
-        } else {
-            LlamaPoolingType::Mean
-        };
-        let n = n_batch.max(1) as u32;
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n))
-            .with_n_batch(n)
-            .with_n_ubatch(n)
-            .with_n_seq_max(EMBED_SEQS as u32)
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads)
-            .with_embeddings(true)
-            .with_pooling_type(pooling)
-            // Several sequences in one decode pool correctly only with one KV buffer.
-            .with_kv_unified(true)
-            .with_swa_full(false);
-        let _guard = lock(&LOAD_LOCK);
-        let ctx = model
-            .new_context(backend, params)
-            .map_err(|e| EmbedError::Failed(format!("unable to create embedding context: {e}")))?;
-        Ok(EmbedContext {
-            ctx,
-            batch: LlamaBatch::new(n_batch.max(1), EMBED_SEQS as i32),
-        })
-    }
-
-    /// One decode: each input its own sequence; returns their pooled vectors in order.
-    fn run(&mut self, inputs: &[Vec<LlamaToken>]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let failed = |e: &dyn std::fmt::Display| EmbedError::Failed(e.to_string());
-        self.ctx.clear_kv_cache();
-        self.batch.clear();
-        for (seq, tokens) in inputs.iter().enumerate() {
-            for (pos, &t) in tokens.iter().enumerate() {
-                self.batch
-                    .add(t, pos as i32, &[seq as i32], true)
-                    .map_err(|e| failed(&e))?;
-            }
-        }
-        tracing::debug!(
-            inputs = inputs.len(),
-            tokens = self.batch.n_tokens(),
-            "embedding batch"
-        );
-        if self.batch.n_tokens() > 0 {
-            let _compute = lock(&COMPUTE_LOCK);
-            let _across = compute_file().and_then(FileLock::take);
-            self.ctx.decode(&mut self.batch).map_err(|e| failed(&e))?;
-        }
-        let mut out = Vec::with_capacity(inputs.len());
-        for (seq, tokens) in inputs.iter().enumerate() {
-            if tokens.is_empty() {
-                out.push(Vec::new());
-                continue;
-            }
-            let v = self
-                .ctx
-                .embeddings_seq_ith(seq as i32)
-                .map_err(|e| failed(&e))?;
-            out.push(v.to_vec());
-        }
-        Ok(out)
-    }
 }
 
 fn kv_type(t: KvType) -> KvCacheType {
@@ -612,7 +541,8 @@ struct Engine<'m, 'a> {
     ctx: Option<LlamaContext<'m>>,
     ctx_params: LlamaContextParams,
     adapters: &'a mut Vec<LlamaLoraAdapter>,
-    /// A second context for embeddings (pooled outputs), made for each embedding request.
+    /// A second context for embeddings (pooled outputs), made at the first embedding request
+    /// and kept (dropped after an input longer than one small decode).
     embed: Option<EmbedContext<'m>>,
     batch: LlamaBatch<'static>,
     slots: Vec<Slot>,
@@ -626,6 +556,8 @@ struct Engine<'m, 'a> {
     draft_max: usize,
     /// Sliding attention window of the model's SWA layers (Gemma 3: 512); 0 for none.
     n_swa: usize,
+    /// rollama's output layer, when it computes the logits instead of llama.cpp.
+    head: Option<Head>,
 }
 
 impl Engine<'_, '_> {
@@ -754,24 +686,7 @@ impl Engine<'_, '_> {
         let Some(e) = self.embed.as_mut() else {
             return Err(EmbedError::Failed("no embedding context".into()));
         };
-        let mut embeddings = Vec::with_capacity(all.len());
-        let mut start = 0;
-        let mut largest = 0;
-        while start < all.len() {
-            // As many whole inputs as fit one batch.
-            let mut end = start;
-            let mut used = 0;
-            while end < all.len()
-                && end - start < EMBED_SEQS
-                && (end == start || used + all[end].len() <= EMBED_CHUNK)
-            {
-                used += all[end].len();
-                end += 1;
-            }
-            largest = largest.max(used);
-            embeddings.extend(e.run(&all[start..end])?);
-            start = end;
-        }
+        let (embeddings, largest) = e.embed_all(&all)?;
         // A long input grew the logits buffer: give that memory back now instead of holding it
         // for the life of the model.
         if largest > EMBED_CHUNK {
@@ -986,6 +901,12 @@ impl Engine<'_, '_> {
     /// One decode step over every active sequence.
     fn step(&mut self) {
         self.batch.clear();
+        if let Some(h) = self.head.as_mut() {
+            // Every decode uses one output layer, so results never depend on timing: the
+            // first waits for the repack still running (it began with the load).
+            h.poll();
+            h.clear();
+        }
         let mut budget = self.n_batch;
         let mut rows: i32 = 0;
         let generating = self
@@ -1005,6 +926,9 @@ impl Engine<'_, '_> {
             let pos = slot.cache.len();
             if self.batch.add(tok, pos as i32, &[slot.id], true).is_err() {
                 continue;
+            }
+            if let Some(h) = self.head.as_mut() {
+                h.note(slot.id, true);
             }
             seq.pending = None;
             slot.cache.push(tok);
@@ -1046,6 +970,9 @@ impl Engine<'_, '_> {
                 if self.batch.add(t, p, &[slot.id], true).is_err() {
                     break;
                 }
+                if let Some(h) = self.head.as_mut() {
+                    h.note(slot.id, true);
+                }
                 slot.cache.push(t);
                 rows += 1;
                 added += 1;
@@ -1071,6 +998,9 @@ impl Engine<'_, '_> {
                 {
                     break;
                 }
+                if let Some(h) = self.head.as_mut() {
+                    h.note(slot.id, last);
+                }
                 if last {
                     seq.logits_row = Some(rows);
                 }
@@ -1089,7 +1019,14 @@ impl Engine<'_, '_> {
         let result = {
             let _compute = lock(&COMPUTE_LOCK);
             let _across = compute_file().and_then(FileLock::take);
-            ctx.decode(&mut self.batch)
+            let batch = &mut self.batch;
+            match self.head.as_mut() {
+                Some(h) => {
+                    let n_ubatch = ctx.n_ubatch() as usize;
+                    h.decode(n_ubatch, || ctx.decode(batch))
+                }
+                None => ctx.decode(batch).map_err(|e| e.to_string()),
+            }
         };
         if let Err(e) = result {
             tracing::error!("decode failed: {e}");
@@ -1180,23 +1117,24 @@ impl Engine<'_, '_> {
         if seq.first_token.is_none() {
             seq.first_token = Some(now);
         }
+        // This step's logits: computed by rollama's output layer, or in llama.cpp's buffer.
+        let ours = self.head.as_ref().and_then(|h| h.row(row));
+        let logits = ours.unwrap_or_else(|| ctx.get_logits_ith(row));
         let token = match (seq.grammar.as_mut(), seq.shortlist) {
             (None, Some(list)) => {
-                let logits = ctx.get_logits_ith(row);
                 let mut few = list.candidates(logits, &seq.prompt, &seq.generated);
                 seq.sampler.apply(&mut few);
                 let t = few.selected_token().unwrap_or(self.model.vocab().eos());
                 seq.sampler.accept(t);
                 t
             }
+            (None, None) if ours.is_some() => {
+                sample_all(&mut seq.sampler, logits, self.model.vocab().eos())
+            }
             (None, None) => seq.sampler.sample(ctx, row),
-            (Some(grammar), _) => sample_constrained(
-                &mut seq.sampler,
-                grammar,
-                ctx,
-                row,
-                self.model.vocab().eos(),
-            ),
+            (Some(grammar), _) => {
+                sample_constrained(&mut seq.sampler, grammar, logits, self.model.vocab().eos())
+            }
         };
         seq.eval_count += 1;
         let vocab = self.model.vocab();
@@ -1206,7 +1144,7 @@ impl Engine<'_, '_> {
         }
         if seq.logprobs.is_some() {
             let top = seq.logprobs.unwrap_or(0) as usize;
-            let lp = token_logprob(self.model, ctx.get_logits_ith(row), token, top);
+            let lp = token_logprob(self.model, logits, token, top);
             let _ = seq.tx.send(Event::Logprob(lp));
         }
         seq.generated.push(token);

@@ -7,9 +7,11 @@
 //! A leaf: depends on nothing above it (no server, scheduler, store or CLI).
 
 mod draft;
+mod embed;
 pub mod gguf;
 mod grammar;
 pub mod llama;
+mod lm_head;
 pub mod options;
 pub mod process;
 mod sampling;
@@ -40,6 +42,9 @@ pub struct LoadParams {
     /// speculative decoding off.
     #[serde(default)]
     pub draft_max: u32,
+    /// Logits from llama.cpp's output layer, not rollama's (`ROLLAMA_LLAMA_LM_HEAD`).
+    #[serde(default)]
+    pub llama_lm_head: bool,
 }
 
 /// What the server's environment sets for every model it loads.
@@ -48,6 +53,7 @@ pub struct LoadDefaults {
     pub num_parallel: u32,
     pub flash_attention: Option<bool>,
     pub kv_cache_type: KvType,
+    pub llama_lm_head: bool,
 }
 
 /// KV cache element types llama.cpp can store (`--cache-type-k/-v`); Ollama documents `f16`,

@@ -38,6 +38,7 @@ pub fn load_params(
         flash_attention: defaults.flash_attention,
         kv_cache_type: defaults.kv_cache_type,
         draft_max: opts.draft_num_predict.clamp(0, MAX_DRAFT) as u32,
+        llama_lm_head: defaults.llama_lm_head,
     }
 }
 

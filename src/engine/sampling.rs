@@ -3,7 +3,6 @@
 //! chain that starts with top-k never copies and sorts the whole vocabulary, and
 //! log-probabilities.
 
-use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
@@ -52,17 +51,31 @@ pub(super) fn token_logprob(
     }
 }
 
+/// What `llama_sampler_sample` does, over logits rollama computed: the chain applied to the
+/// whole vocabulary, its choice accepted.
+pub(super) fn sample_all(chain: &mut LlamaSampler, logits: &[f32], eos: LlamaToken) -> LlamaToken {
+    let mut all = LlamaTokenDataArray::from_iter(
+        logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+        false,
+    );
+    chain.apply(&mut all);
+    let token = all.selected_token().unwrap_or(eos);
+    chain.accept(token);
+    token
+}
+
 /// Samples under a grammar the way llama.cpp's common sampler does, so the grammar costs little:
 /// the token the sampler picks freely is kept when the grammar allows it (checking one token is
 /// cheap); only otherwise is the grammar applied to the whole vocabulary before sampling again.
 pub(super) fn sample_constrained(
     chain: &mut LlamaSampler,
     grammar: &mut LlamaSampler,
-    ctx: &LlamaContext,
-    row: i32,
+    logits: &[f32],
     eos: LlamaToken,
 ) -> LlamaToken {
-    let logits = ctx.get_logits_ith(row);
     let all = || {
         LlamaTokenDataArray::from_iter(
             logits

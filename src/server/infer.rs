@@ -206,6 +206,7 @@ pub async fn acquire(
             num_parallel: state.config.num_parallel,
             flash_attention: state.config.flash_attention,
             kv_cache_type: state.config.kv_cache_type,
+            llama_lm_head: state.config.llama_lm_head,
         },
     );
     Ok(state

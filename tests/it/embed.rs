@@ -149,3 +149,95 @@ async fn truncate_dimensions_and_the_legacy_endpoint() {
     let (status, r) = post(&s, "/api/embeddings", json!({"model": MODEL, "prompt": ""})).await;
     assert_eq!((status, r), (200, json!({"embedding": []})));
 }
+
+/// llama.cpp's own mean pooling of `tokens`, computed in this process over the whole graph
+/// (output layer included), L2-normalised: what the server's embedding must equal.
+fn llama_cpp_mean_pooled(tokens: &[i32]) -> Vec<f64> {
+    use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
+    use llama_cpp_2::llama_backend::LlamaBackend;
+    use llama_cpp_2::llama_batch::LlamaBatch;
+    use llama_cpp_2::model::LlamaModel;
+    use llama_cpp_2::model::params::LlamaModelParams;
+    use llama_cpp_2::token::LlamaToken;
+
+    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(false));
+    let backend = LlamaBackend::init().expect("llama backend");
+    let model = LlamaModel::load_from_file(&backend, gguf(), &LlamaModelParams::default())
+        .expect("load the test model");
+    let n = tokens.len() as u32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(std::num::NonZeroU32::new(n.max(64)))
+        .with_n_batch(n)
+        .with_n_ubatch(n)
+        .with_n_threads(1)
+        .with_n_threads_batch(1)
+        .with_embeddings(true)
+        .with_pooling_type(LlamaPoolingType::Mean);
+    let mut ctx = model.new_context(&backend, params).expect("context");
+    let mut batch = LlamaBatch::new(tokens.len(), 1);
+    for (pos, &t) in tokens.iter().enumerate() {
+        batch
+            .add(LlamaToken(t), pos as i32, &[0], true)
+            .expect("batch");
+    }
+    ctx.decode(&mut batch).expect("decode");
+    let v: Vec<f64> = ctx
+        .embeddings_seq_ith(0)
+        .expect("pooled embedding")
+        .iter()
+        .map(|&x| f64::from(x))
+        .collect();
+    let n = norm(&v);
+    v.into_iter().map(|x| x / n).collect()
+}
+
+/// A generative model's embedding skips its output layer (the full-vocabulary product that is
+/// most of the compute) and mean-pools the hidden states itself: the vector must be the one
+/// llama.cpp's own pooling makes over the whole graph.
+#[tokio::test(flavor = "multi_thread")]
+async fn skipping_the_output_layer_gives_llama_cpps_mean_pooling() {
+    let s = Server::start_env(&[("OLLAMA_DEBUG", "1")]);
+    let text = TEXTS[1];
+    let (status, r) = post(&s, "/api/embed", json!({"model": MODEL, "input": text})).await;
+    assert_eq!(status, 200, "{r}");
+    let ours = &vectors(&r)[0];
+    let log = s.log_text();
+    let batch = log
+        .lines()
+        .find(|l| l.contains("embedding batch"))
+        .expect("an embedding batch line");
+    assert!(
+        batch.contains("output_layer=\"skipped\"") || batch.contains("output_layer=skipped"),
+        "{batch}"
+    );
+
+    let (status, t) = post(
+        &s,
+        "/api/tokenize",
+        json!({"model": MODEL, "content": text}),
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    let tokens: Vec<i32> = t["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(
+        tokens.len() as u64,
+        r["prompt_eval_count"].as_u64().unwrap()
+    );
+    let theirs = tokio::task::spawn_blocking(move || llama_cpp_mean_pooled(&tokens))
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), ours.len());
+    let cos = dot(ours, &theirs);
+    assert!(cos > 0.9999, "cosine {cos}");
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-3, "largest difference {worst}");
+}

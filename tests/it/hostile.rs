@@ -515,6 +515,7 @@ async fn a_grammar_being_built_stalls_no_running_sequence() {
             flash_attention: None,
             kv_cache_type: Default::default(),
             draft_max: 0,
+            llama_lm_head: false,
         })
     })
     .await

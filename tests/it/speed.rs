@@ -202,3 +202,50 @@ fn a_draft_model_is_refused_clearly() {
     let list = stdout(&s.cli(&["list"]));
     assert!(!list.contains("drafted"), "{list}");
 }
+
+/// The output layer the load chose, from the debug log's `model loaded` line.
+fn lm_head(log: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains("model loaded"))
+        .expect("a model loaded line");
+    let rest = &line[line.find("lm_head=").expect("lm_head field") + "lm_head=".len()..];
+    rest.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// rollama's own output layer (the default where the CPU has AVX-512 VNNI and the matrix is
+/// Q8_0, as the test model's is) and llama.cpp's (`ROLLAMA_LLAMA_LM_HEAD=1`) give the same
+/// greedy answers (drafts on, so steps verify several rows).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_output_layer_switch_leaves_greedy_output_unchanged() {
+    let prompts = [
+        copy_prompt(),
+        "Once upon a time, in a small village by the sea,".to_string(),
+        "The three primary colours are".to_string(),
+    ];
+    let mut answers = Vec::new();
+    let mut heads = Vec::new();
+    for env in [
+        &[("OLLAMA_DEBUG", "1")][..],
+        &[("OLLAMA_DEBUG", "1"), ("ROLLAMA_LLAMA_LM_HEAD", "1")],
+    ] {
+        let s = Server::start_env(env);
+        let runs = prompts.iter().map(|p| greedy(&s, p, 16));
+        let out: Vec<Value> = futures_util::future::join_all(runs).await;
+        answers.push(
+            out.iter()
+                .map(|r| r["response"].clone())
+                .collect::<Vec<_>>(),
+        );
+        heads.push(lm_head(&s.log_text()));
+    }
+    assert_eq!(heads[1], "llama.cpp");
+    if heads[0] != "rollama" {
+        eprintln!("this CPU has no AVX-512 VNNI: both runs used llama.cpp's output layer");
+    }
+    assert_eq!(answers[0], answers[1]);
+}
