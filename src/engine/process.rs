@@ -121,6 +121,9 @@ pub struct ProcessRunner {
     shared: Arc<Shared>,
 }
 
+/// libgomp's spin count for runner processes (see [`ProcessRunner::load`]).
+const GOMP_SPINCOUNT: &str = "20000";
+
 impl ProcessRunner {
     /// Starts a runner process and loads the model in it. Blocking (call from a blocking task).
     /// `compute_lock` is the file all runners of this server lock around each decode.
@@ -143,6 +146,13 @@ impl ProcessRunner {
             // Its own process group: a Ctrl-C in the server's terminal reaches the server,
             // which then unloads its runners, instead of killing them under running requests.
             .process_group(0);
+        // OpenMP workers spin a shorter while before sleeping than libgomp's default
+        // (300,000 turns): between decodes the runner samples and computes the output layer on
+        // the same cores, and a worker still spinning there takes a core from it (README,
+        // Benchmarks). A value the user set wins.
+        if std::env::var_os("GOMP_SPINCOUNT").is_none() {
+            cmd.env("GOMP_SPINCOUNT", GOMP_SPINCOUNT);
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| EngineError::Load(format!("start model runner: {e}")))?;
