@@ -38,8 +38,9 @@ pub(super) struct LmHead {
     /// Per tile, per block: 8 groups of 64 bytes, each 4 consecutive values of the block for
     /// each of the 16 rows, stored as `q + 128` (unsigned, for `vpdpbusd`).
     quants: Vec<u8>,
-    /// Per tile, per block: the 16 rows' scales.
-    scales: Vec<f32>,
+    /// Per tile, per block: the 16 rows' scales, as the file's f16 bits (converted in the
+    /// kernel: half the bytes to stream per token).
+    scales: Vec<u16>,
     threads: usize,
 }
 
@@ -186,7 +187,7 @@ impl LmHead {
         // Zeroed (untouched pages until written, so the copy grows as llama.cpp's pages are
         // released); padding rows get zero weights (128 unsigned) below, and zero scales.
         let mut quants = vec![0u8; tiles * blocks * TILE * QK];
-        let mut scales = vec![0f32; tiles * blocks * TILE];
+        let mut scales = vec![0u16; tiles * blocks * TILE];
         // A tile's rows at a time; each 4-byte group moves as one word.
         let row_bytes = blocks * BLOCK_BYTES;
         let mut rows = vec![0u8; TILE * row_bytes];
@@ -205,7 +206,7 @@ impl LmHead {
             for (lane, row) in rows[..n * row_bytes].chunks_exact(row_bytes).enumerate() {
                 for (b, block) in row.chunks_exact(BLOCK_BYTES).enumerate() {
                     let at = tile * blocks + b;
-                    scales[at * TILE + lane] = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
+                    scales[at * TILE + lane] = u16::from_le_bytes([block[0], block[1]]);
                     let dst = &mut quants[at * TILE * QK..(at + 1) * TILE * QK];
                     for (g, four) in block[2..].chunks_exact(4).enumerate() {
                         let word = u32::from_le_bytes([four[0], four[1], four[2], four[3]]);
@@ -696,7 +697,8 @@ mod x86 {
                 let q = head.quants.as_ptr().add(at * TILE * QK);
                 let w: [__m512i; 8] =
                     std::array::from_fn(|g| _mm512_loadu_si512(q.add(g * 64).cast()));
-                (w, _mm512_loadu_ps(head.scales.as_ptr().add(at * TILE)))
+                let ws = _mm256_loadu_si256(head.scales.as_ptr().add(at * TILE).cast());
+                (w, _mm512_cvtph_ps(ws))
             };
             for c in 0..N {
                 let x = &group[c];
