@@ -8,8 +8,16 @@
 //! matrix repacked for VNNI (16 rows interleaved per 4 bytes, so one `vpdpbusd` advances 16
 //! rows), quantizes each hidden state exactly as ggml does (Q8_0 blocks, f16 scales, rounding
 //! to nearest even) and computes the logits the same way: per 32-value block an exact integer
-//! dot product times the two scales, summed in f32. The runner stops llama.cpp's graph before
-//! its output layer and calls [`LmHead::logits`] with the hidden states.
+//! dot product times the two scales, summed in f32.
+//!
+//! [`Plan`] finds the matrix in the GGUF; [`Head`] repacks it on a thread of its own while the
+//! model loads (the first decode waits for it, so every decode uses the same output layer),
+//! dropping llama.cpp's mapped pages of the matrix as it reads, so the copy adds nothing to
+//! the peak memory. Per decode the graph-evaluation callback copies the hidden states of the
+//! output tokens (`result_norm`) and ends the graph there; [`output_order`] maps them back to
+//! batch tokens (llama.cpp computes a multi-stream batch sequence by sequence); [`Head::row`]
+//! serves each token's logits to the sampler. Also here: [`with_eval_callback`], the one
+//! place the engine sets a llama.cpp parameter llama-cpp-2 does not expose.
 
 use std::ffi::{CStr, c_void};
 use std::fs::File;
