@@ -21,8 +21,9 @@
 //!   resume across server restarts, verified before visible; chunked uploads; the signed
 //!   bearer-token challenge with `~/.ollama/id_ed25519`), reporting progress as events.
 //! - [`sched`]: loaded runners, keep-alive, eviction, reloads, queue limit.
-//! - [`server`]: the axum router and one module per route family; `server::openai` translates
-//!   the `/v1` API to and from the native handlers, as Ollama's middleware does;
+//! - [`server`]: the axum router and one module per route family; `server::openai` (a module per
+//!   endpoint) translates the `/v1` API to and from the native handlers, as Ollama's middleware
+//!   does;
 //!   `server::listen` is the accept loop (hyper HTTP/1 with header-read and idle deadlines,
 //!   which `axum::serve` lacks); `server::guard` runs before every route (CORS and the Host
 //!   check in `server::cors`, the body limit, API keys with scopes in `server::auth`);
