@@ -45,7 +45,9 @@ pub(super) static LOAD_LOCK: Mutex<()> = Mutex::new(());
 /// Only one context computes at a time (see the module doc).
 pub(super) static COMPUTE_LOCK: Mutex<()> = Mutex::new(());
 
-pub(super) fn backend() -> Result<&'static LlamaBackend, EngineError> {
+/// The process-wide llama backend, initialised on first use (llama-cpp-2 allows one `init` per
+/// process, so code beside the engine that calls llama.cpp, such as a test, takes it here).
+pub fn backend() -> Result<&'static LlamaBackend, EngineError> {
     BACKEND
         .get_or_init(|| {
             // Before init, so llama.cpp's start-up lines reach tracing instead of stderr.

@@ -154,15 +154,15 @@ async fn truncate_dimensions_and_the_legacy_endpoint() {
 /// (output layer included), L2-normalised: what the server's embedding must equal.
 fn llama_cpp_mean_pooled(tokens: &[i32]) -> Vec<f64> {
     use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
-    use llama_cpp_2::llama_backend::LlamaBackend;
     use llama_cpp_2::llama_batch::LlamaBatch;
     use llama_cpp_2::model::LlamaModel;
     use llama_cpp_2::model::params::LlamaModelParams;
     use llama_cpp_2::token::LlamaToken;
 
-    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(false));
-    let backend = LlamaBackend::init().expect("llama backend");
-    let model = LlamaModel::load_from_file(&backend, gguf(), &LlamaModelParams::default())
+    // The engine's backend: one llama.cpp initialisation per process, and this test binary also
+    // runs the engine in-process elsewhere (hostile.rs).
+    let backend = rollama::engine::llama::backend().expect("llama backend");
+    let model = LlamaModel::load_from_file(backend, gguf(), &LlamaModelParams::default())
         .expect("load the test model");
     let n = tokens.len() as u32;
     let params = LlamaContextParams::default()
@@ -173,7 +173,7 @@ fn llama_cpp_mean_pooled(tokens: &[i32]) -> Vec<f64> {
         .with_n_threads_batch(1)
         .with_embeddings(true)
         .with_pooling_type(LlamaPoolingType::Mean);
-    let mut ctx = model.new_context(&backend, params).expect("context");
+    let mut ctx = model.new_context(backend, params).expect("context");
     let mut batch = LlamaBatch::new(tokens.len(), 1);
     for (pos, &t) in tokens.iter().enumerate() {
         batch
