@@ -51,16 +51,21 @@ pub(super) fn token_logprob(
     }
 }
 
-/// What `llama_sampler_sample` does, over logits rollama computed: the chain applied to the
-/// whole vocabulary, its choice accepted.
-pub(super) fn sample_all(chain: &mut LlamaSampler, logits: &[f32], eos: LlamaToken) -> LlamaToken {
-    let mut all = LlamaTokenDataArray::from_iter(
+/// Every token with its logit, unsorted: what a sampler chain starts from.
+pub(super) fn whole_vocabulary(logits: &[f32]) -> LlamaTokenDataArray {
+    LlamaTokenDataArray::from_iter(
         logits
             .iter()
             .enumerate()
             .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
         false,
-    );
+    )
+}
+
+/// What `llama_sampler_sample` does, over logits rollama computed: the chain applied to the
+/// whole vocabulary, its choice accepted.
+pub(super) fn sample_all(chain: &mut LlamaSampler, logits: &[f32], eos: LlamaToken) -> LlamaToken {
+    let mut all = whole_vocabulary(logits);
     chain.apply(&mut all);
     let token = all.selected_token().unwrap_or(eos);
     chain.accept(token);
@@ -76,15 +81,7 @@ pub(super) fn sample_constrained(
     logits: &[f32],
     eos: LlamaToken,
 ) -> LlamaToken {
-    let all = || {
-        LlamaTokenDataArray::from_iter(
-            logits
-                .iter()
-                .enumerate()
-                .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
-            false,
-        )
-    };
+    let all = || whole_vocabulary(logits);
     let mut free = all();
     chain.apply(&mut free);
     let allowed = free.selected_token().filter(|&t| {
@@ -306,13 +303,7 @@ mod tests {
                 for t in history.iter().rev().take(8) {
                     logits[t.0 as usize] += 12.0;
                 }
-                let mut all = LlamaTokenDataArray::from_iter(
-                    logits
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
-                    false,
-                );
+                let mut all = whole_vocabulary(&logits);
                 full.apply(&mut all);
                 let a = all.selected_token().unwrap();
                 // The history split anywhere between prompt and generated gives the same.
