@@ -114,45 +114,57 @@ pub fn interface_addresses() -> Vec<std::net::IpAddr> {
     out
 }
 
-/// Drops this process's resident pages of bytes `start..end` of the file at `path` wherever it
-/// is mapped (`/proc/self/maps`), with `MADV_DONTNEED`: for a read-only file mapping they come
-/// back from the page cache if touched again. Returns the bytes released.
+/// One read-only mapping of a file in this process: its addresses and the file offset they
+/// start at.
+#[derive(Clone, Copy, Debug)]
+pub struct FileMapping {
+    lo: u64,
+    hi: u64,
+    offset: u64,
+}
+
+/// This process's read-only mappings of the file at `path` (`/proc/self/maps`); none if it is
+/// not mapped or the table cannot be read.
+pub fn file_mappings(path: &Path) -> Vec<FileMapping> {
+    let (Ok(path), Ok(maps)) = (
+        std::fs::canonicalize(path),
+        std::fs::read_to_string("/proc/self/maps"),
+    ) else {
+        return Vec::new();
+    };
+    let hex = |v: &str| u64::from_str_radix(v, 16).ok();
+    maps.lines()
+        .filter_map(|line| {
+            // start-end perms offset dev inode path
+            let mut f = line.split_whitespace();
+            let (range, perms, offset) = (f.next()?, f.next()?, f.next()?);
+            if perms.contains('w') || Path::new(f.nth(2)?) != path {
+                return None;
+            }
+            let (lo, hi) = range.split_once('-')?;
+            Some(FileMapping {
+                lo: hex(lo)?,
+                hi: hex(hi)?,
+                offset: hex(offset)?,
+            })
+        })
+        .collect()
+}
+
+/// Drops this process's resident pages of file bytes `start..end` in `maps` (from
+/// [`file_mappings`]) with `MADV_DONTNEED`: for a read-only file mapping they come back from
+/// the page cache if touched again. Returns the bytes released.
 #[allow(unsafe_code)]
-pub fn release_file_range(path: &Path, start: u64, end: u64) -> u64 {
-    let Ok(path) = std::fs::canonicalize(path) else {
-        return 0;
-    };
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return 0;
-    };
+pub fn release_file_range(maps: &[FileMapping], start: u64, end: u64) -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
     let mut released = 0;
-    for line in maps.lines() {
-        // start-end perms offset dev inode path
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms), Some(offset)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        let file = f.nth(2).unwrap_or_default();
-        if Path::new(file) != path || perms.contains('w') {
-            continue;
-        }
-        let Some((lo, hi)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(lo), Ok(hi), Ok(off)) = (
-            u64::from_str_radix(lo, 16),
-            u64::from_str_radix(hi, 16),
-            u64::from_str_radix(offset, 16),
-        ) else {
-            continue;
-        };
+    for m in maps {
         // The part of [start, end) this mapping holds, in addresses, whole pages inside it.
-        let from = start.max(off);
-        let to = end.min(off + (hi - lo));
-        let a = (lo + (from - off)).div_ceil(page) * page;
-        let b = (lo + to.saturating_sub(off)) / page * page;
+        let from = start.max(m.offset);
+        let to = end.min(m.offset + (m.hi - m.lo));
+        let a = (m.lo + (from - m.offset)).div_ceil(page) * page;
+        let b = (m.lo + to.saturating_sub(m.offset)) / page * page;
         if from >= to || a >= b {
             continue;
         }

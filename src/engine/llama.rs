@@ -252,9 +252,8 @@ fn engine_main(
         }
     };
     // What llama-cpp-2 would panic on is refused first, with a message.
-    let shape = super::gguf::Gguf::open(&params.model_path, super::gguf::SHAPE_ITEMS)
-        .map(|g| g.check_shape());
-    if let Ok(Err(e)) = shape {
+    let header = super::gguf::Gguf::open(&params.model_path, super::gguf::SHAPE_ITEMS).ok();
+    if let Some(Err(e)) = header.as_ref().map(|g| g.check_shape()) {
         let _ = ready.send(Err(format!(
             "unable to load model: {} ({e})",
             params.model_path.display()
@@ -323,12 +322,14 @@ fn engine_main(
         .then(|| {
             Plan::new(
                 &params.model_path,
+                header.as_ref()?,
                 model.n_embd().max(0) as usize,
                 model.n_vocab().max(0) as usize,
             )
         })
         .flatten()
         .map(|plan| Head::start(plan, threads as usize));
+    drop(header);
     if let Some(h) = &head {
         ctx_params = h.params(ctx_params);
     }

@@ -75,14 +75,13 @@ pub(super) struct Plan {
 }
 
 impl Plan {
-    /// The output layer of the GGUF at `path`, if this machine has the kernel and the matrix
+    /// The output layer of the GGUF at `path` (whose header is `gguf`), if this machine has the kernel and the matrix
     /// is Q8_0 with `n_embd` x `n_vocab` values and nothing after it (no logit soft-capping, no
     /// output scale); `None` otherwise (llama.cpp's own output layer is used).
-    pub(super) fn new(path: &Path, n_embd: usize, n_vocab: usize) -> Option<Plan> {
+    pub(super) fn new(path: &Path, gguf: &Gguf, n_embd: usize, n_vocab: usize) -> Option<Plan> {
         if !supported() || n_embd == 0 || !n_embd.is_multiple_of(QK) || n_vocab == 0 {
             return None;
         }
-        let gguf = Gguf::open(path, 0).ok()?;
         let arch = gguf.architecture().unwrap_or_default().to_string();
         let capped = gguf
             .get(&format!("{arch}.final_logit_softcapping"))
@@ -123,6 +122,7 @@ impl Plan {
             Releasing {
                 inner: file,
                 plan: self,
+                maps: crate::os::file_mappings(&self.path),
                 pos: self.start,
                 released: self.start,
                 total: 0,
@@ -147,6 +147,8 @@ impl Plan {
 struct Releasing<'p> {
     inner: File,
     plan: &'p Plan,
+    /// llama.cpp's mappings of the file, looked up once.
+    maps: Vec<crate::os::FileMapping>,
     /// File offset after the last read, and up to which pages were released.
     pos: u64,
     released: u64,
@@ -159,7 +161,7 @@ impl Releasing<'_> {
     fn release(&mut self) {
         let upto = self.pos.min(self.plan.end);
         if upto > self.released {
-            self.total += crate::os::release_file_range(&self.plan.path, self.released, upto);
+            self.total += crate::os::release_file_range(&self.maps, self.released, upto);
             self.released = upto;
         }
     }
@@ -883,7 +885,8 @@ mod tests {
         let model = LlamaModel::load_from_file(backend, &path, &LlamaModelParams::default())
             .expect("load the test model");
         let (n_embd, n_vocab) = (model.n_embd() as usize, model.n_vocab() as usize);
-        let plan = Plan::new(&path, n_embd, n_vocab).expect("a Q8_0 output matrix");
+        let gguf = Gguf::open(&path, 0).expect("the test model's header");
+        let plan = Plan::new(&path, &gguf, n_embd, n_vocab).expect("a Q8_0 output matrix");
         let mut head = Head::start(plan, 2);
         head.poll();
         assert!(head.lm.is_some(), "repacked");
