@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# client-venv.sh - a Python virtual environment with the official `ollama` and `openai` client
-# packages, for the compatibility tests, in the cache outside the repository. Prints the path of
-# its python. Created once; recreated when the pinned versions change.
+# client-venv.sh - a Python virtual environment with the official `ollama`, `openai` and
+# `anthropic` client packages, for the compatibility tests, in the cache outside the
+# repository. Prints the path of its python. Created once; recreated when the pinned versions change.
 #
 #   scripts/client-venv.sh            # prints .../client-venv/bin/python
 #   ROLLAMA_CACHE=/some/dir scripts/client-venv.sh
@@ -9,7 +9,7 @@ set -euo pipefail
 
 CACHE=${ROLLAMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rollama}
 VENV="$CACHE/client-venv"
-PACKAGES=("ollama>=0.6,<0.7" "openai>=1.50,<3")
+PACKAGES=("ollama>=0.6,<0.7" "openai>=1.66,<3" "anthropic>=0.40,<1")
 STAMP="$VENV/.packages"
 WANT="${PACKAGES[*]}"
 

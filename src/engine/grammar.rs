@@ -1,4 +1,5 @@
-//! Grammar samplers built off the decode loop, on a thread of the lowest priority. Turning a GBNF grammar into a llama.cpp grammar
+//! Grammar samplers built off the decode loop, on a thread of the lowest priority. Turning a
+//! JSON schema into GBNF (llama.cpp's converter) and a GBNF grammar into a llama.cpp grammar
 //! sampler (`llama_grammar_init_impl`) can take seconds for a large `format` schema; on the
 //! engine thread that would stall every sequence of the model. Each engine has one builder
 //! thread (scoped to the engine, so it never outlives the model it reads): requests with a
@@ -14,7 +15,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use tokio::sync::mpsc;
 
-use super::Event;
+use super::{Event, Grammar};
 
 /// A built grammar sampler, moved from the builder thread to the engine thread.
 pub(super) struct Built(pub LlamaSampler);
@@ -33,7 +34,7 @@ pub(super) struct Done {
 
 struct Job {
     id: u64,
-    grammar: String,
+    grammar: Grammar,
     /// The request's event channel, to skip the build when its client has gone.
     client: mpsc::UnboundedSender<Event>,
 }
@@ -63,9 +64,17 @@ impl Builder {
                         continue;
                     }
                     let started = std::time::Instant::now();
-                    let result = LlamaSampler::grammar(model, &job.grammar, "root")
-                        .map(Built)
-                        .map_err(|e| e.to_string());
+                    let gbnf = match job.grammar {
+                        Grammar::Gbnf(g) => Ok(g),
+                        Grammar::JsonSchema(schema) => {
+                            llama_cpp_2::json_schema_to_grammar(&schema).map_err(|e| e.to_string())
+                        }
+                    };
+                    let result = gbnf.and_then(|g| {
+                        LlamaSampler::grammar(model, &g, "root")
+                            .map(Built)
+                            .map_err(|e| e.to_string())
+                    });
                     tracing::debug!(
                         ms = started.elapsed().as_millis() as u64,
                         ok = result.is_ok(),
@@ -89,7 +98,7 @@ impl Builder {
     }
 
     /// Queues a build; returns the id its [`Done`] will carry.
-    pub fn submit(&mut self, grammar: String, client: mpsc::UnboundedSender<Event>) -> u64 {
+    pub fn submit(&mut self, grammar: Grammar, client: mpsc::UnboundedSender<Event>) -> u64 {
         self.next += 1;
         let id = self.next;
         let _ = self.jobs.send(Job {

@@ -152,14 +152,25 @@ pub struct CompletionRequest {
     pub num_keep: i64,
     pub stop: Vec<String>,
     pub sampling: SamplingParams,
-    /// GBNF grammar the output must follow (`format`), rule `root`.
+    /// The grammar the output must follow (`format`).
     #[serde(default)]
-    pub grammar: Option<String>,
+    pub grammar: Option<Grammar>,
     /// Report each generated token's log-probability, with this many alternatives.
     #[serde(default)]
     pub logprobs: bool,
     #[serde(default)]
     pub top_logprobs: u32,
+}
+
+/// What a request's output must follow. A JSON schema is turned into a grammar by the runner
+/// (llama.cpp's converter), on its grammar thread, so the server never calls llama.cpp.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grammar {
+    /// A GBNF grammar, rule `root`.
+    Gbnf(String),
+    /// A JSON schema (its JSON text).
+    JsonSchema(String),
 }
 
 /// A generated token's log-probability under the model (before sampling changes), and the

@@ -5,6 +5,7 @@
 //!
 //! Depends on the store, scheduler, engine and templates; never on the CLI.
 
+pub mod anthropic;
 pub mod auth;
 pub mod blobs;
 pub mod chat;
@@ -163,6 +164,9 @@ pub fn router(state: State) -> Router {
         .route("/api/detokenize", post(tokens::detokenize))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
+        .route("/v1/responses", post(openai::responses))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{*model}", get(openai::model))

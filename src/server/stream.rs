@@ -1,6 +1,8 @@
 //! Streaming responses: NDJSON (`application/x-ndjson`, one JSON object per line, flushed per
-//! line) fed from a channel, so the producer notices at once when the client goes away (its
-//! sends fail) and can cancel the work behind it. Must not depend on the CLI.
+//! line) and server-sent events (`text/event-stream`), fed from a channel, so the producer
+//! notices at once when the client goes away (its sends fail) and can cancel the work behind
+//! it. [`completion`] streams a run of the inference pipeline in either framing. Must not
+//! depend on the CLI.
 
 use axum::body::Body;
 use axum::http::header;
@@ -9,6 +11,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_stream_shim::ReceiverStream;
+
+use super::error::ApiError;
+use super::infer::{Out, Running};
 
 /// The producing end of an NDJSON response.
 pub struct NdjsonSender {
@@ -46,6 +51,86 @@ pub fn ndjson() -> (NdjsonSender, Response) {
     let body = Body::from_stream(ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>));
     let response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
     (NdjsonSender { tx }, response)
+}
+
+/// How a streamed completion is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Ndjson,
+    Sse,
+}
+
+/// One NDJSON line.
+pub fn line<T: Serialize>(value: &T) -> bytes::Bytes {
+    let mut line = serde_json::to_vec(value).unwrap_or_else(|e| {
+        tracing::error!("serialising a stream line: {e}");
+        b"{}".to_vec()
+    });
+    line.push(b'\n');
+    bytes::Bytes::from(line)
+}
+
+/// One server-sent event without a name (`data: ...`).
+pub fn sse_data(value: &serde_json::Value) -> bytes::Bytes {
+    bytes::Bytes::from(format!("data: {value}\n\n"))
+}
+
+/// One named server-sent event (`event: name` + `data: ...`).
+pub fn sse_event(name: &str, value: &serde_json::Value) -> bytes::Bytes {
+    bytes::Bytes::from(format!("event: {name}\ndata: {value}\n\n"))
+}
+
+/// Streams a completion: waits for its first event (an error before it is the error's status,
+/// as Ollama answers while nothing has been written), then writes what `each` makes of every
+/// event, flushed as it comes, through the last one. A client that goes away drops the run,
+/// which cancels the sequence at the engine's next step.
+pub async fn completion(
+    mut running: Running,
+    framing: Framing,
+    mut each: impl FnMut(Out) -> Vec<bytes::Bytes> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let first = match running.next().await {
+        None => return Err(ApiError::internal(crate::server::infer::runner_stopped())),
+        Some(Out::Error(e)) => return Err(e),
+        Some(out) => out,
+    };
+    let (tx, rx) = mpsc::channel::<bytes::Bytes>(64);
+    tokio::spawn(async move {
+        let mut next = Some(first);
+        loop {
+            let out = match next.take() {
+                Some(out) => out,
+                None => tokio::select! {
+                    out = running.next() => match out {
+                        Some(out) => out,
+                        None => return,
+                    },
+                    _ = tx.closed() => return,
+                },
+            };
+            let last = matches!(out, Out::Done(_) | Out::Error(_));
+            for bytes in each(out) {
+                if tx.send(bytes).await.is_err() {
+                    return;
+                }
+            }
+            if last {
+                return;
+            }
+        }
+    });
+    let body = Body::from_stream(ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>));
+    Ok(match framing {
+        Framing::Ndjson => ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response(),
+        Framing::Sse => (
+            [
+                (header::CONTENT_TYPE, "text/event-stream"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response(),
+    })
 }
 
 /// A tiny stand-in for `tokio_stream::wrappers::ReceiverStream`, to avoid a dependency for

@@ -8,6 +8,41 @@
 
 use serde_json::{Value, json};
 
+/// Beyond Ollama, which ignores a client's tool choice: the JSON schema that makes the answer a
+/// call to one of `offered` (native tools, `{"function": {"name", "parameters"}}`), or to the
+/// one named `wanted`. One branch per callable tool, its name and arguments that follow its own
+/// parameter schema (any object when it has none), as llama-server constrains them.
+pub fn forced_call(offered: &[Value], wanted: Option<&str>) -> Option<Value> {
+    let branches: Vec<Value> = offered
+        .iter()
+        .filter_map(|t| {
+            let name = t.pointer("/function/name").and_then(Value::as_str)?;
+            if wanted.is_some_and(|w| w != name) {
+                return None;
+            }
+            let params = t
+                .pointer("/function/parameters")
+                .filter(|p| p.is_object())
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object"}));
+            Some(json!({
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": params},
+                "required": ["name", "arguments"],
+            }))
+        })
+        .collect();
+    match branches.len() {
+        0 => wanted.map(|w| {
+            json!({"type": "object",
+                   "properties": {"name": {"const": w}, "arguments": {"type": "object"}},
+                   "required": ["name", "arguments"]})
+        }),
+        1 => branches.into_iter().next(),
+        _ => Some(json!({"anyOf": branches})),
+    }
+}
+
 /// The text a Go template writes before its tool calls: what follows `if .ToolCalls }}` up to
 /// the next action, trimmed (`<tool_call>`, `[TOOL_CALLS]`).
 pub fn call_tag(template: &str) -> Option<String> {

@@ -1,13 +1,13 @@
 """The official `openai` Python client against rollama's /v1 API (run by tests/it/clients.rs).
 
-usage: openai_client.py BASE_URL MODEL
+usage: openai_client.py BASE_URL MODEL TOOL_MODEL
 """
 import json
 import sys
 
 import openai
 
-base, model = sys.argv[1], sys.argv[2]
+base, model, tool_model = sys.argv[1], sys.argv[2], sys.argv[3]
 client = openai.OpenAI(base_url=f"{base}/v1", api_key="ignored")
 
 # Models.
@@ -129,4 +129,46 @@ assert abs(sum(x * x for x in e.data[0].embedding) - 1) < 1e-3
 f = client.embeddings.create(model=model, input="hello", encoding_format="float", dimensions=32)
 assert len(f.data[0].embedding) == 32
 assert e.usage.prompt_tokens > 0
+
+# Responses (stateless), whole and streamed: the same greedy text and counts.
+r = client.responses.create(model=model, instructions="Be brief.", input="Say hello.", max_output_tokens=8, temperature=0)
+assert r.object == "response" and r.status == "completed" and r.id.startswith("resp_"), r
+assert r.output_text and r.output[-1].type == "message", r
+assert 0 < r.usage.output_tokens <= 8 and r.usage.input_tokens > 0, r.usage
+events = list(client.responses.create(model=model, instructions="Be brief.", input="Say hello.",
+                                      max_output_tokens=8, temperature=0, stream=True))
+kinds = [e.type for e in events]
+assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed", kinds
+assert [e.sequence_number for e in events] == list(range(len(events))), kinds
+assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == r.output_text, kinds
+assert events[-1].response.output_text == r.output_text, events[-1]
+assert events[-1].response.usage.output_tokens == r.usage.output_tokens, events[-1].response.usage
+items = client.responses.create(
+    model=model, max_output_tokens=8, temperature=0,
+    input=[{"role": "system", "content": "Be brief."},
+           {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hello."}]}])
+assert items.output_text == r.output_text, (items.output_text, r.output_text)
+
+# Responses with a function tool: the call comes back as a function_call item, and its output
+# goes back in as an item.
+fn = {"type": "function", "name": "get_weather", "description": "Weather in a city",
+      "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}, "required": ["city"]}}
+where = [{"role": "user", "content": "What is the weather in Paris?"}]
+call = client.responses.create(model=tool_model, input=where, tools=[fn], tool_choice="required", max_output_tokens=60, temperature=0)
+calls = [o for o in call.output if o.type == "function_call"]
+assert len(calls) == 1 and calls[0].name == "get_weather", call.output
+assert isinstance(json.loads(calls[0].arguments).get("city"), str), calls[0]
+streamed = [e for e in client.responses.create(model=tool_model, input=where, tools=[fn], tool_choice="required",
+                                               max_output_tokens=60, temperature=0, stream=True)]
+done = [e.item for e in streamed if e.type == "response.output_item.done" and e.item.type == "function_call"]
+assert [d.arguments for d in done] == [calls[0].arguments], done
+back = where + [{"type": "function_call", "call_id": calls[0].call_id, "name": "get_weather", "arguments": calls[0].arguments},
+                {"type": "function_call_output", "call_id": calls[0].call_id, "output": "18 degrees and sunny"}]
+answer = client.responses.create(model=tool_model, input=back, tools=[fn], tool_choice="none", max_output_tokens=10)
+assert answer.status == "completed" and answer.output_text, answer
+try:
+    client.responses.create(model=model, input=[{"type": "bogus"}])
+    raise AssertionError("an unknown item must fail")
+except openai.BadRequestError as e:
+    assert "unknown input item type" in str(e), e
 print("openai client: ok")

@@ -1,4 +1,4 @@
-//! The official Python clients (`ollama` 0.6.x and `openai`) against the real server and model.
+//! The official Python clients (`ollama` 0.6.x, `openai` and `anthropic`) against the real server and model.
 //! The clients live in a virtual environment that `scripts/client-venv.sh` creates in the cache
 //! outside the repository; the scripts they run are in tests/clients/.
 
@@ -22,11 +22,12 @@ pub fn python() -> &'static str {
     })
 }
 
-fn run_script(s: &Server, script: &str) {
+fn run_script(s: &Server, script: &str, extra: &[&str]) {
     let out = Command::new(python())
         .arg(repo().join("tests/clients").join(script))
         .arg(&s.base)
         .arg(MODEL)
+        .args(extra)
         .output()
         .expect("run python");
     assert!(
@@ -46,11 +47,19 @@ fn run_script(s: &Server, script: &str) {
 #[test]
 fn the_official_ollama_client() {
     let s = Server::start_env(&[("OLLAMA_NUM_PARALLEL", "4")]);
-    run_script(&s, "ollama_client.py");
+    run_script(&s, "ollama_client.py", &[]);
 }
 
 #[test]
 fn the_official_openai_client() {
     let s = Server::start();
-    run_script(&s, "openai_client.py");
+    crate::tools::tool_model(&s);
+    run_script(&s, "openai_client.py", &["tooly"]);
+}
+
+#[test]
+fn the_official_anthropic_client() {
+    let s = Server::start();
+    crate::tools::tool_model(&s);
+    run_script(&s, "anthropic_client.py", &["tooly"]);
 }

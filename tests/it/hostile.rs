@@ -478,7 +478,7 @@ fn engine_request(
         num_keep: 0,
         stop: vec![],
         sampling: rollama::engine::options::sampling_params(&opts),
-        grammar,
+        grammar: grammar.map(rollama::engine::Grammar::Gbnf),
         logprobs: false,
         top_logprobs: 0,
     }

@@ -17,6 +17,7 @@ mod hostile;
 mod jinja;
 mod lifecycle;
 mod models;
+mod protocols;
 mod registry;
 mod repl;
 mod runner;

@@ -29,7 +29,8 @@ fn call_schema() -> Value {
         "required": ["name", "arguments"]})
 }
 
-fn tool_model(s: &Server) {
+/// Creates `tooly`: the test model with a tool-calling template.
+pub fn tool_model(s: &Server) {
     let dir = tempdir();
     let path = dir.path().join("Modelfile");
     std::fs::write(

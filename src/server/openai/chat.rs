@@ -1,8 +1,7 @@
-//! `POST /v1/chat/completions`: OpenAI messages in, the native chat run, a chat completion (or
-//! its chunks) out.
+//! `POST /v1/chat/completions`: OpenAI messages in (as the pipeline's chat input), a chat
+//! completion (or its chunks) out.
 
 use super::*;
-use crate::server::chat;
 
 /// OpenAI messages as native ones: each content part its own message, image data URLs as
 /// images, tool call arguments parsed, tool results named after their call.
@@ -92,168 +91,151 @@ fn messages(list: &[Value]) -> Result<Vec<Value>, ApiError> {
 
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(State(state): State<crate::server::State>, body: Bytes) -> Response {
+    let started = Instant::now();
     let r = match parse_body(&body) {
         Ok(r) => r,
         Err(e) => return e.openai(),
     };
+    let (streaming, include_usage, model) = stream_and_model(&r);
+    let req = match request(&r, model.clone()) {
+        Ok(q) => q,
+        Err(e) => return e.openai(),
+    };
+    let running = match infer::start(&state, req, started).await {
+        Ok(Started::Running(running)) => running,
+        Ok(Started::Nothing(whole)) => return answer(&model, whole),
+        Err(e) => return e.openai(),
+    };
+    if !streaming {
+        return match running.collect().await {
+            Ok(whole) => answer(&model, whole),
+            Err(e) => e.openai(),
+        };
+    }
+    let id = format!("chatcmpl-{}", rand::random_range(0..999));
+    let created = now_unix();
+    let chunk = move |choices: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created,
+               "model": model, "system_fingerprint": "fp_ollama", "choices": choices})
+    };
+    let mut calls_sent = 0;
+    sse(running, move |out| {
+        let mut events = Vec::new();
+        let mut piece = |p: infer::Piece, events: &mut Vec<Value>| {
+            let delta = |k: &str, s: &str| json!({"role": "assistant", k: s});
+            if !p.thinking.is_empty() {
+                events.push(chunk(json!([{"index": 0, "delta": delta("reasoning", &p.thinking), "finish_reason": null}])));
+            }
+            if !p.content.is_empty() || !p.logprobs.is_empty() {
+                let mut choice = json!({"index": 0, "delta": delta("content", &p.content), "finish_reason": null});
+                if let Some(lp) = openai_logprobs(&p.logprobs) {
+                    choice["logprobs"] = lp;
+                }
+                events.push(chunk(json!([choice])));
+            }
+            if !p.tool_calls.is_empty() {
+                let calls = tool_calls(&p.tool_calls, calls_sent);
+                calls_sent += p.tool_calls.len();
+                events.push(chunk(json!([{"index": 0, "delta": {"role": "assistant", "tool_calls": calls}, "finish_reason": null}])));
+            }
+        };
+        match out {
+            Out::Piece(p) => piece(p, &mut events),
+            Out::Done(mut f) => {
+                piece(std::mem::take(&mut f.rest), &mut events);
+                let reason = finish_reason(&f, calls_sent > 0);
+                events.push(chunk(json!([{"index": 0, "delta": {}, "finish_reason": reason}])));
+                if include_usage {
+                    let mut c = chunk(json!([]));
+                    c["usage"] = usage(&f);
+                    events.push(c);
+                }
+            }
+            Out::Error(_) => {}
+        }
+        events
+    })
+    .await
+}
+
+/// The pipeline's request for an OpenAI chat request.
+fn request(r: &Map<String, Value>, model: String) -> Result<InferRequest, ApiError> {
     let list = r
         .get("messages")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     if list.is_empty() {
-        return bad("[] is too short - 'messages'");
+        return Err(invalid("[] is too short - 'messages'"));
     }
-    let (msgs, format, think) = match (messages(&list), format(&r), think(&r)) {
-        (Ok(m), Ok(f), Ok(t)) => (m, f, t),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e.openai(),
+    let native = messages(&list)?;
+    let mut format = format(r)?;
+    let think = think(r)?;
+    let messages =
+        serde_json::from_value(Value::Array(native)).map_err(|e| invalid(&e.to_string()))?;
+    let mut tools: Vec<Value> = match r.get("tools") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(t) => serde_json::from_value(t.clone()).map_err(|e| invalid(&e.to_string()))?,
     };
-    let (streaming, include_usage, model) = stream_and_model(&r);
-    let mut native = json!({
-        "model": model, "messages": msgs, "stream": streaming, "options": options(&r),
-    });
-    if r.get("logprobs").and_then(Value::as_bool) == Some(true) {
-        native["logprobs"] = json!(true);
-        if let Some(n) = r.get("top_logprobs").filter(|n| !n.is_null()) {
-            native["top_logprobs"] = n.clone();
-        }
-    }
     // Beyond Ollama, which ignores `tool_choice`: "none" hides the tools from the model;
     // "required" (or one named function) makes the answer a call, through the grammar.
-    let mut tools = r.get("tools").cloned();
-    let mut format = format;
     match r.get("tool_choice") {
-        Some(Value::String(s)) if s == "none" => tools = None,
+        Some(Value::String(s)) if s == "none" => tools.clear(),
         Some(choice @ (Value::String(_) | Value::Object(_))) if choice != "auto" => {
-            let offered: Vec<Value> = tools
-                .as_ref()
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
             let wanted = choice.pointer("/function/name").and_then(Value::as_str);
-            // One branch per callable tool: its name, and arguments that follow its own
-            // parameter schema (any object when it has none), as llama-server constrains them.
-            let branches: Vec<Value> = offered
-                .iter()
-                .filter_map(|t| {
-                    let name = t.pointer("/function/name").and_then(Value::as_str)?;
-                    if wanted.is_some_and(|w| w != name) {
-                        return None;
-                    }
-                    let params = t
-                        .pointer("/function/parameters")
-                        .filter(|p| p.is_object())
-                        .cloned()
-                        .unwrap_or_else(|| json!({"type": "object"}));
-                    Some(json!({
-                        "type": "object",
-                        "properties": {"name": {"const": name}, "arguments": params},
-                        "required": ["name", "arguments"],
-                    }))
-                })
-                .collect();
-            let call = match branches.len() {
-                0 => wanted.map(|w| {
-                    json!({"type": "object",
-                           "properties": {"name": {"const": w}, "arguments": {"type": "object"}},
-                           "required": ["name", "arguments"]})
-                }),
-                1 => branches.into_iter().next(),
-                _ => Some(json!({"anyOf": branches})),
-            };
             if format.is_none() {
-                format = call;
+                format = crate::server::tools::forced_call(&tools, wanted);
             }
         }
         _ => {}
     }
-    for (k, v) in [("format", format), ("think", think), ("tools", tools)] {
-        if let Some(v) = v {
-            native[k] = v;
-        }
-    }
-    let req: ChatRequest = match serde_json::from_value(native) {
-        Ok(q) => q,
-        Err(e) => return bad(&e.to_string()),
+    let logprobs = r.get("logprobs").and_then(Value::as_bool) == Some(true);
+    let top_logprobs = match r.get("top_logprobs").filter(|n| logprobs && !n.is_null()) {
+        None => None,
+        Some(n) => Some(n.as_i64().ok_or_else(|| {
+            invalid(&format!(
+                "json: cannot unmarshal {} into Go struct field ChatRequest.top_logprobs of type int",
+                go_json_kind(n)
+            ))
+        })?),
     };
-    let id = format!("chatcmpl-{}", rand::random_range(0..999));
-    let created = now_unix();
-    let resp = chat::chat(State(Arc::clone(&state)), ApiJson(req)).await;
-    if !streaming {
-        let v = match native_json(resp).await {
-            Ok(v) => v,
-            Err(e) => return e.openai(),
-        };
-        let calls = tool_calls(&v);
-        let mut message = json!({"role": "assistant", "content": v.pointer("/message/content")});
-        if let Some(t) = v
-            .pointer("/message/thinking")
-            .filter(|t| t.as_str().is_some_and(|s| !s.is_empty()))
-        {
-            message["reasoning"] = t.clone();
-        }
-        if let Some(c) = &calls {
-            message["tool_calls"] = c.clone();
-        }
-        let mut choice = json!({"index": 0, "message": message, "finish_reason": finish_reason(&v, calls.is_some())});
-        if let Some(lp) = openai_logprobs(&v) {
-            choice["logprobs"] = lp;
-        }
-        return axum::Json(json!({
-            "id": id, "object": "chat.completion", "created": created, "model": model,
-            "system_fingerprint": "fp_ollama",
-            "choices": [choice],
-            "usage": usage(&v),
-        }))
-        .into_response();
+    Ok(InferRequest {
+        model,
+        route: "chat",
+        input: Input::Chat { messages, tools },
+        options: Some(options(r)),
+        format,
+        think,
+        logprobs,
+        top_logprobs,
+        truncate: true,
+        ..InferRequest::default()
+    })
+}
+
+/// A whole chat completion.
+fn answer(model: &str, whole: infer::Whole) -> Response {
+    let p = whole.piece;
+    let mut message = json!({"role": "assistant", "content": p.content});
+    if !p.thinking.is_empty() {
+        message["reasoning"] = json!(p.thinking);
     }
-    let chunk = {
-        let (id, model) = (id.clone(), model.clone());
-        move |choices: Value, usage: Option<Value>| {
-            let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": created,
-                               "model": model, "system_fingerprint": "fp_ollama", "choices": choices});
-            if let Some(u) = usage {
-                c["usage"] = u;
-            }
-            c
-        }
-    };
-    let last_chunk = chunk.clone();
-    let usage_slot = Arc::new(std::sync::Mutex::new(None::<Value>));
-    let usage_out = Arc::clone(&usage_slot);
-    native_sse(
-        resp,
-        move |v| {
-            let mut events = Vec::new();
-            let delta = |k: &str, s: &Value| json!({"role": "assistant", k: s});
-            if let Some(t) = v.pointer("/message/thinking").filter(|t| t.as_str().is_some_and(|s| !s.is_empty())) {
-                events.push(chunk(json!([{"index": 0, "delta": delta("reasoning", t), "finish_reason": null}]), None));
-            }
-            if let Some(c) = v.pointer("/message/content").filter(|c| c.as_str().is_some_and(|s| !s.is_empty())) {
-                let mut choice = json!({"index": 0, "delta": delta("content", c), "finish_reason": null});
-                if let Some(lp) = openai_logprobs(v) {
-                    choice["logprobs"] = lp;
-                }
-                events.push(chunk(json!([choice]), None));
-            }
-            let calls = tool_calls(v);
-            if let Some(c) = &calls {
-                events.push(chunk(json!([{"index": 0, "delta": {"role": "assistant", "tool_calls": c}, "finish_reason": null}]), None));
-            }
-            if v["done"].as_bool() == Some(true) {
-                events.push(chunk(json!([{"index": 0, "delta": {}, "finish_reason": finish_reason(v, calls.is_some())}]), None));
-                if let Ok(mut u) = usage_slot.lock() {
-                    *u = Some(usage(v));
-                }
-            }
-            events
-        },
-        move || match usage_out.lock().ok().and_then(|u| u.clone()) {
-            Some(u) if include_usage => vec![last_chunk(json!([]), Some(u))],
-            _ => Vec::new(),
-        },
-    )
-    .await
+    if !p.tool_calls.is_empty() {
+        message["tool_calls"] = tool_calls(&p.tool_calls, 0);
+    }
+    let reason = finish_reason(&whole.finish, !p.tool_calls.is_empty());
+    let mut choice = json!({"index": 0, "message": message, "finish_reason": reason});
+    if let Some(lp) = openai_logprobs(&p.logprobs) {
+        choice["logprobs"] = lp;
+    }
+    axum::Json(json!({
+        "id": format!("chatcmpl-{}", rand::random_range(0..999)),
+        "object": "chat.completion", "created": now_unix(), "model": model,
+        "system_fingerprint": "fp_ollama",
+        "choices": [choice],
+        "usage": usage(&whole.finish),
+    }))
+    .into_response()
 }
 
 #[cfg(test)]

@@ -1,31 +1,34 @@
-//! The OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
-//! `/v1/models`), built as Ollama builds it: each request is translated into a native one, the
-//! native handler runs, and its answer (one JSON object, or NDJSON lines) is translated back,
-//! streaming as server-sent events ending with `data: [DONE]`. Errors take OpenAI's shape.
-//! One module per endpoint; this one holds what they share (request fields, the runs of the
-//! native handlers, the pieces of an answer).
+//! The OpenAI-compatible API (`/v1/chat/completions`, `/v1/completions`, `/v1/responses`,
+//! `/v1/embeddings`, `/v1/models`), with Ollama's mappings: each completion endpoint is an
+//! adapter of the inference pipeline ([`crate::server::infer`]), mapping its request into an
+//! `InferRequest` and the typed events out, streaming as server-sent events. Errors take
+//! OpenAI's shape. One module per endpoint; this one holds what they share (request fields,
+//! the pieces of an answer, the SSE framing).
 
 mod chat;
 mod completions;
 mod embeddings;
 mod models;
+mod responses;
 
 pub use chat::chat_completions;
 pub use completions::completions;
 pub use embeddings::embeddings;
 pub use models::{model, models};
+pub use responses::responses;
 
-use std::sync::Arc;
+use std::time::Instant;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiJson};
-use crate::api::types::{ChatRequest, GenerateRequest};
+use super::infer::{self, Finish, InferRequest, Input, Out, Running, Started};
+use super::stream::{self, Framing};
+use crate::api::types::Logprob;
 
 /// An error in OpenAI's shape, with the status the native handler chose.
 fn error(status: StatusCode, message: &str) -> Response {
@@ -144,161 +147,90 @@ fn stream_and_model(r: &Map<String, Value>) -> (bool, bool, String) {
     (streaming, include_usage, model.to_string())
 }
 
-/// Runs a native handler and collects its whole JSON answer, or its error in OpenAI's shape.
-async fn native_json(resp: Result<Response, ApiError>) -> Result<Value, ApiError> {
-    let resp = resp?;
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    if !status.is_success() {
-        let msg = v.get("error").and_then(Value::as_str).unwrap_or("error");
-        return Err(ApiError::new(status, msg));
-    }
-    Ok(v)
+/// Usage counts from a finish (`cached_tokens` beyond Ollama, which reports none).
+fn usage(f: &Finish) -> Value {
+    let p = f.metrics.prompt_eval_count;
+    let c = f.metrics.eval_count;
+    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
+           "prompt_tokens_details": {"cached_tokens": f.cached_tokens}})
 }
 
-/// Runs a native streaming handler; every NDJSON object it writes goes to `each`, which returns
-/// the SSE events to send. An error line becomes an error event.
-async fn native_sse(
-    resp: Result<Response, ApiError>,
-    mut each: impl FnMut(&Value) -> Vec<Value> + Send + 'static,
-    mut last: impl FnMut() -> Vec<Value> + Send + 'static,
-) -> Response {
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => return e.openai(),
-    };
-    if !resp.status().is_success() {
-        let status = resp.status();
-        return match native_json(Ok(resp)).await {
-            Err(e) => e.openai(),
-            Ok(_) => error(status, "error"),
-        };
-    }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    tokio::spawn(async move {
-        let mut body = resp.into_body().into_data_stream();
-        let mut buf = Vec::new();
-        let send = |v: &Value| Bytes::from(format!("data: {v}\n\n"));
-        while let Some(chunk) = body.next().await {
-            let Ok(chunk) = chunk else { return };
-            buf.extend_from_slice(&chunk);
-            while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                let Ok(v) = serde_json::from_slice::<Value>(&line) else {
-                    continue;
-                };
-                let events = match v.get("error").and_then(Value::as_str) {
-                    Some(msg) => {
-                        let e = json!({"error": {"message": msg, "type": "api_error", "param": null, "code": null}});
-                        let _ = tx.send(Ok(send(&e))).await;
-                        return;
-                    }
-                    None => each(&v),
-                };
-                for e in events {
-                    if tx.send(Ok(send(&e))).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        for e in last() {
-            let _ = tx.send(Ok(send(&e))).await;
-        }
-        let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
-    });
-    let stream = tokio_stream_from(rx);
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response()
-}
-
-fn tokio_stream_from<T: Send + 'static>(
-    mut rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> + Send {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
-fn usage(v: &Value) -> Value {
-    let p = v["prompt_eval_count"].as_u64().unwrap_or(0);
-    let c = v["eval_count"].as_u64().unwrap_or(0);
-    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
-}
-
-fn finish_reason(v: &Value, has_tools: bool) -> Value {
+fn finish_reason(f: &Finish, has_tools: bool) -> Value {
     if has_tools {
         return json!("tool_calls");
     }
-    match v["done_reason"].as_str() {
-        Some("length") => json!("length"),
-        Some(_) | None => json!("stop"),
+    match f.reason {
+        "length" => json!("length"),
+        _ => json!("stop"),
     }
 }
 
-/// Native tool calls in OpenAI's shape, with ids.
-fn tool_calls(v: &Value) -> Option<Value> {
-    let calls = v.pointer("/message/tool_calls")?.as_array()?;
-    if calls.is_empty() {
-        return None;
-    }
-    Some(Value::Array(
+/// Native tool calls in OpenAI's shape, with ids, numbered from `first`.
+fn tool_calls(calls: &[Value], first: usize) -> Value {
+    Value::Array(
         calls
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let id = c
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-                    .unwrap_or_else(|| format!("call_{}", random_id(8)));
-                json!({"id": id, "index": i, "type": "function", "function": {
+                json!({"id": call_id(c), "index": first + i, "type": "function", "function": {
                     "name": c.pointer("/function/name"),
                     "arguments": c.pointer("/function/arguments").map(|a| a.to_string()).unwrap_or_else(|| "{}".into()),
                 }})
             })
             .collect(),
-    ))
+    )
 }
 
-/// Native `logprobs` in OpenAI's chat shape: `{"content": [{token, logprob, bytes,
-/// top_logprobs}]}`.
-fn openai_logprobs(v: &Value) -> Option<Value> {
-    let list = v.get("logprobs")?.as_array()?;
-    let entry = |l: &Value| {
-        json!({"token": l["token"], "logprob": l["logprob"],
-               "bytes": l.get("bytes").cloned().unwrap_or(json!([]))})
-    };
+/// A native call's id, or a new one in Ollama's form.
+fn call_id(call: &Value) -> String {
+    call.get("id")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .unwrap_or_else(|| format!("call_{}", random_id(8)))
+}
+
+/// Log-probabilities in OpenAI's chat shape: `{"content": [{token, logprob, bytes,
+/// top_logprobs}]}`; `None` when there are none.
+fn openai_logprobs(list: &[Logprob]) -> Option<Value> {
+    if list.is_empty() {
+        return None;
+    }
     let content: Vec<Value> = list
         .iter()
         .map(|l| {
-            let mut e = entry(l);
-            let top = l.get("top_logprobs").and_then(Value::as_array);
-            e["top_logprobs"] = Value::Array(
-                top.map(|t| t.iter().map(entry).collect())
-                    .unwrap_or_default(),
-            );
-            e
+            let top: Vec<Value> = l
+                .top_logprobs
+                .iter()
+                .map(|t| json!({"token": t.token, "logprob": t.logprob, "bytes": t.bytes}))
+                .collect();
+            json!({"token": l.token, "logprob": l.logprob, "bytes": l.bytes, "top_logprobs": top})
         })
         .collect();
     Some(json!({ "content": content }))
 }
 
-/// A `/v1/completions` choice from a native generate object; `logprobs` only when asked for
-/// (Ollama's `omitempty`).
-fn completion_choice(v: &Value, finish_reason: Value) -> Value {
-    let mut c = json!({"text": v["response"], "index": 0, "finish_reason": finish_reason});
-    if let Some(lp) = openai_logprobs(v) {
-        c["logprobs"] = lp;
-    }
-    c
+/// Streams a run as server-sent `data:` events ending with `data: [DONE]`; an error after the
+/// start is an error event in OpenAI's shape, and no `[DONE]`.
+async fn sse(
+    running: Running,
+    mut each: impl FnMut(Out) -> Vec<Value> + Send + 'static,
+) -> Response {
+    let r = stream::completion(running, Framing::Sse, move |out| match out {
+        Out::Error(e) => {
+            let e = json!({"error": {"message": e.message, "type": "api_error", "param": null, "code": null}});
+            vec![stream::sse_data(&e)]
+        }
+        out => {
+            let last = matches!(out, Out::Done(_));
+            let mut v: Vec<Bytes> = each(out).iter().map(stream::sse_data).collect();
+            if last {
+                v.push(Bytes::from_static(b"data: [DONE]\n\n"));
+            }
+            v
+        }
+    })
+    .await;
+    r.unwrap_or_else(ApiError::openai)
 }
 
 /// How Go's `encoding/json` names a JSON value's kind in an unmarshal error.
