@@ -308,3 +308,119 @@ async fn responses_match_native_chat_with_numbered_events() {
         "{e}"
     );
 }
+
+/// A model whose template writes thinking between `<think>` tags. Shown one earlier turn with
+/// thinking, the test model copies the pattern greedily: `<think>Two plus two.</think>It is 4.`
+async fn thinker(s: &Server) {
+    let template = "{{- range .Messages }}<start_of_turn>{{ if eq .Role \"assistant\" }}model{{ else }}user{{ end }}\n{{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}<end_of_turn>\n{{ end }}<start_of_turn>model\n";
+    let (status, r) = post(
+        s,
+        "/api/create",
+        json!({"model": "thinker", "from": MODEL, "template": template, "stream": false}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thinking_comes_back_as_each_protocol_words_it() {
+    let s = Server::start();
+    thinker(&s).await;
+    // Native first: the thinking the others must report.
+    let native_history = json!([
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "thinking": "Two plus two.", "content": "It is 4."},
+        {"role": "user", "content": "2+2?"}]);
+    let (_, n) = post(
+        &s,
+        "/api/chat",
+        json!({"model": "thinker", "messages": native_history, "stream": false,
+               "options": {"temperature": 0, "num_predict": 16}}),
+    )
+    .await;
+    assert_eq!(n["message"]["thinking"], "Two plus two.", "{n}");
+    let content = n["message"]["content"].as_str().unwrap().to_string();
+    assert!(content.starts_with("It is 4."), "{n}");
+
+    // Anthropic: the history's thinking block goes in; a thinking block and a text block come out.
+    let history = json!([
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "Two plus two.", "signature": ""},
+                                           {"type": "text", "text": "It is 4."}]},
+        {"role": "user", "content": "2+2?"}]);
+    let body = json!({"model": "thinker", "max_tokens": 16, "temperature": 0, "messages": history});
+    let (status, m) = post(&s, "/v1/messages", body.clone()).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["content"][0]["type"], "thinking", "{m}");
+    assert_eq!(m["content"][0]["thinking"], "Two plus two.");
+    assert_eq!(m["content"][1], json!({"type": "text", "text": content}));
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let (_, _, text) = post_raw(&s, "/v1/messages", streamed, &[]).await;
+    let events = sse_events(&text);
+    let starts: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "content_block_start")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(starts.len(), 2, "{text}");
+    assert_eq!(
+        starts[0]["content_block"],
+        json!({"type": "thinking", "thinking": ""})
+    );
+    assert_eq!(
+        (starts[0]["index"].as_u64(), starts[1]["index"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let thinking: String = events
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["thinking"].as_str())
+        .collect();
+    assert_eq!(thinking, "Two plus two.");
+    // thinking disabled: the tags stay in the text.
+    let mut off = body.clone();
+    off["thinking"] = json!({"type": "disabled"});
+    let (_, plain) = post(&s, "/v1/messages", off).await;
+    assert_eq!(plain["content"][0]["type"], "text", "{plain}");
+    assert!(
+        plain["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("<think>"),
+        "{plain}"
+    );
+
+    // Responses: a reasoning item (its text also in encrypted_content, which goes back in as
+    // thinking), then the message.
+    let input = json!([
+        {"role": "user", "content": "2+2?"},
+        {"type": "reasoning", "summary": [], "encrypted_content": "Two plus two."},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "It is 4."}]},
+        {"role": "user", "content": "2+2?"}]);
+    let (status, r) = post(
+        &s,
+        "/v1/responses",
+        json!({"model": "thinker", "input": input, "max_output_tokens": 16, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["output"][0]["type"], "reasoning", "{r}");
+    assert_eq!(r["output"][0]["summary"][0]["text"], "Two plus two.");
+    assert_eq!(r["output"][1]["content"][0]["text"], content.as_str());
+
+    // OpenAI chat: `reasoning` beside the content.
+    let (_, c) = post(
+        &s,
+        "/v1/chat/completions",
+        json!({"model": "thinker", "messages": [
+            {"role": "user", "content": "2+2?"},
+            {"role": "assistant", "reasoning": "Two plus two.", "content": "It is 4."},
+            {"role": "user", "content": "2+2?"}], "max_tokens": 16, "temperature": 0}),
+    )
+    .await;
+    assert_eq!(
+        c["choices"][0]["message"]["reasoning"], "Two plus two.",
+        "{c}"
+    );
+    assert_eq!(c["choices"][0]["message"]["content"], content.as_str());
+}
