@@ -424,3 +424,26 @@ async fn thinking_comes_back_as_each_protocol_words_it() {
     );
     assert_eq!(c["choices"][0]["message"]["content"], content.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_may_call_the_anthropic_api_from_an_allowed_origin() {
+    let s = Server::start();
+    let r = http()
+        .request(reqwest::Method::OPTIONS, s.url("/v1/messages"))
+        .header("Origin", "http://localhost:3000")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-api-key,anthropic-version,content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let allowed = r
+        .headers()
+        .get("access-control-allow-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_lowercase();
+    for h in ["x-api-key", "anthropic-version", "content-type"] {
+        assert!(allowed.split(',').any(|a| a == h), "{h} in {allowed}");
+    }
+}
