@@ -210,6 +210,31 @@ impl Client {
         self.stream("/api/generate", req).await
     }
 
+    /// `POST /api/embed` with `input`; the vectors, one per input.
+    pub async fn embed(
+        &self,
+        model: &str,
+        input: &str,
+        keep_alive: Option<crate::duration::KeepAlive>,
+    ) -> Result<Vec<Vec<f32>>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Embedded {
+            embeddings: Vec<Vec<f32>>,
+        }
+        let mut body = serde_json::json!({"model": model, "input": input});
+        if let Some(k) = keep_alive {
+            body["keep_alive"] = serde_json::to_value(k).unwrap_or_default();
+        }
+        let r = self
+            .http
+            .post(self.url("/api/embed"))
+            .json(&body)
+            .send()
+            .await?;
+        let e: Embedded = decode(check(r).await?).await?;
+        Ok(e.embeddings)
+    }
+
     pub async fn chat(&self, req: &ChatRequest) -> Result<Lines<ChatResponse>, ClientError> {
         self.stream("/api/chat", req).await
     }

@@ -9,6 +9,7 @@ pub mod create;
 pub mod display;
 pub mod format;
 pub mod list;
+pub mod placeholder;
 pub mod progress;
 pub mod ps;
 pub mod repl;

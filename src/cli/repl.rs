@@ -1,14 +1,16 @@
-//! The interactive `run` session: a rustyline prompt (`>>> `, `... ` inside `"""` blocks) with a
-//! history file, whose lines become a chat conversation answered through `/api/chat`, and
+//! The interactive `run` session: a rustyline prompt (`>>> `, `... ` inside `"""` blocks, with
+//! Ollama's placeholder on an empty line, `cli::placeholder`) and a history file, whose lines become a chat conversation answered through `/api/chat`, and
 //! Ollama's slash commands: `/set`, `/show`, `/load`, `/save`, `/clear`, `/list`, `/?`, `/bye`.
 //! Ctrl-C stops the current answer (or, on an empty line, hints how to leave); Ctrl-D and `/bye`
 //! leave. Help goes to stderr, everything else to stdout, as Ollama prints them.
 
-use rustyline::DefaultEditor;
+use rustyline::Editor;
 use rustyline::config::Configurer;
 use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
 use serde_json::{Map, Value};
 
+use super::placeholder::Placeholder;
 use super::run::{Answer, Piece, RunOptions, parse_think, print_answer};
 use super::{CliError, list, show, stats};
 use crate::api::client::Client;
@@ -259,7 +261,9 @@ pub async fn repl(
     session.parent = parent;
     print_history(&stored);
 
-    let mut rl = DefaultEditor::new().map_err(|e| CliError(e.to_string()))?;
+    let mut rl: Editor<Placeholder, DefaultHistory> =
+        Editor::new().map_err(|e| CliError(e.to_string()))?;
+    rl.set_helper(Some(Placeholder::default()));
     let history_file = config.home.join("history");
     let _ = rl.set_max_history_size(HISTORY_ENTRIES);
     let _ = rl.load_history(&history_file);
@@ -267,6 +271,9 @@ pub async fn repl(
     let mut reader = LineReader::default();
     loop {
         let prompt = if reader.in_block() { "... " } else { ">>> " };
+        if let Some(h) = rl.helper_mut() {
+            h.block = reader.in_block();
+        }
         let line = match tokio::task::block_in_place(|| rl.readline(prompt)) {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => {

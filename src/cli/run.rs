@@ -87,6 +87,25 @@ impl RunOptions {
     }
 }
 
+/// An embedding-only model answers with its vector, printed as a JSON array, as Ollama's `run`
+/// does; it needs text to embed.
+async fn print_embedding(
+    client: &Client,
+    model: &str,
+    prompt: &str,
+    opts: &RunOptions,
+) -> Result<(), CliError> {
+    if prompt.trim().is_empty() {
+        return Err(CliError(format!(
+            "embedding models require input text. Usage: rollama run {model} \"your text here\""
+        )));
+    }
+    let vectors = client.embed(model, prompt, opts.keep_alive).await?;
+    let first = vectors.into_iter().next().unwrap_or_default();
+    let json = serde_json::to_string(&first).map_err(|e| CliError(e.to_string()))?;
+    super::out(&format!("{json}\n"))
+}
+
 /// `--think` / `/set think`: a boolean or a level.
 pub fn parse_think(s: &str) -> Result<serde_json::Value, CliError> {
     match s.to_ascii_lowercase().as_str() {
@@ -94,7 +113,7 @@ pub fn parse_think(s: &str) -> Result<serde_json::Value, CliError> {
         "false" => Ok(serde_json::Value::Bool(false)),
         l @ ("low" | "medium" | "high" | "max") => Ok(serde_json::Value::String(l.to_string())),
         _ => Err(CliError(format!(
-            "invalid value for --think: {s:?} (must be true, false, high, medium, low or max)"
+            "invalid value for --think: {s:?} (must be true, false, high, medium, low, or max)"
         ))),
     }
 }
@@ -148,15 +167,15 @@ pub async fn run(client: &Client, args: RunArgs, config: &Config) -> Result<(), 
         model: args.model.clone(),
         ..ShowRequest::default()
     };
-    match client.show(&show).await {
+    let info = match client.show(&show).await {
         Err(e) if e.status() == Some(404) => {
             super::transfer::pull(client, &args.model, args.insecure).await?;
-            client.show(&show).await?;
+            client.show(&show).await?
         }
-        other => {
-            other?;
-        }
-    }
+        other => other?,
+    };
+    let can = |c: &str| info.capabilities.iter().any(|x| x == c);
+    let embedding_only = can("embedding") && !can("completion");
 
     let mut prompts = args.prompt.clone();
     let mut interactive = true;
@@ -173,6 +192,9 @@ pub async fn run(client: &Client, args: RunArgs, config: &Config) -> Result<(), 
         interactive = false;
     }
     let prompt = prompts.join(" ");
+    if embedding_only {
+        return print_embedding(client, &args.model, &prompt, &opts).await;
+    }
     if interactive {
         return repl::repl(client, &args.model, opts, config).await;
     }

@@ -397,13 +397,67 @@ fn run_flags_and_versions() {
     );
     let out = s.cli(&["run", "--think=false", "--hidethinking", MODEL, "Hi"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // `max` is a level like the others: the value passes, the model still cannot think.
+    let out = s.cli(&["run", "--think=max", MODEL, "Hi"]);
+    assert_eq!(
+        stderr(&out),
+        format!("Error: \"{MODEL}\" does not support thinking\n")
+    );
     let out = s.cli(&["run", "--think=sometimes", MODEL, "Hi"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("invalid value for --think"));
+    assert_eq!(
+        stderr(&out),
+        "Error: invalid value for --think: \"sometimes\" (must be true, false, high, medium, low, or max)\n"
+    );
     let out = s.cli(&["run", "--format", "yaml", MODEL, "Hi"]);
     assert_eq!(
         stderr(&out),
         "Error: invalid format 'yaml': only 'json' is supported\n"
+    );
+}
+
+/// An embedding-only model (the test GGUF with a `pooling_type`, which makes it one, as in
+/// Ollama) answers `run` with its vector as a JSON array, and needs text to embed.
+#[test]
+fn run_on_an_embedding_model_prints_the_vector() {
+    let s = Server::start();
+    let dir = tempdir();
+    crate::jinja::gguf_with_kv(
+        dir.path(),
+        "embedder.gguf",
+        "gemma3.pooling_type",
+        4,
+        &1u32.to_le_bytes(),
+    );
+    std::fs::write(dir.path().join("Modelfile"), "FROM ./embedder.gguf\n").unwrap();
+    let mf = dir.path().join("Modelfile");
+    let out = s.cli(&["create", "embedder", "-f", mf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let show = stdout(&s.cli(&["show", "embedder"]));
+    assert!(
+        show.contains("embedding") && !show.contains("completion"),
+        "{show}"
+    );
+    let out = s.cli(&["run", "embedder", "hello world"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.ends_with("]\n") && text.lines().count() == 1, "{text}");
+    let v: Vec<f64> = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v.len(), 640);
+    let norm: f64 = v.iter().map(|x| x * x).sum();
+    assert!((norm - 1.0).abs() < 1e-3, "normalized: {norm}");
+    let again: Vec<f64> =
+        serde_json::from_str(stdout(&s.cli(&["run", "embedder", "hello world"])).trim()).unwrap();
+    assert_eq!(v, again, "the same text, the same vector");
+    let other: Vec<f64> =
+        serde_json::from_str(stdout(&s.cli(&["run", "embedder", "a different text"])).trim())
+            .unwrap();
+    assert_ne!(v, other);
+    let out = s.cli(&["run", "embedder"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "Error: embedding models require input text. Usage: rollama run embedder \"your text here\"\n"
     );
 }
 

@@ -116,32 +116,36 @@ fn layout(path: &Path) -> Layout {
 
 /// Writes the test GGUF with `tokenizer.chat_template` set to [`CHATML`] into `dir`.
 pub fn gguf_with_template(dir: &Path) -> PathBuf {
-    {
-        let src = gguf();
-        let l = layout(src);
-        let dest = dir.join("chatml.gguf");
-        let mut input = fs::File::open(src).unwrap();
-        let mut header = vec![0; l.infos_end as usize];
-        input.read_exact(&mut header).unwrap();
-        let mut out = Vec::new();
-        out.extend_from_slice(&header[..16]);
-        out.extend_from_slice(&(l.n_kv + 1).to_le_bytes());
-        out.extend_from_slice(&header[24..l.kv_end as usize]);
-        let key = b"tokenizer.chat_template";
-        out.extend_from_slice(&(key.len() as u64).to_le_bytes());
-        out.extend_from_slice(key);
-        out.extend_from_slice(&8u32.to_le_bytes());
-        out.extend_from_slice(&(CHATML.len() as u64).to_le_bytes());
-        out.extend_from_slice(CHATML.as_bytes());
-        out.extend_from_slice(&header[l.kv_end as usize..]);
-        let padded = (out.len() as u64).div_ceil(l.alignment) * l.alignment;
-        out.resize(padded as usize, 0);
-        let mut w = fs::File::create(&dest).unwrap();
-        w.write_all(&out).unwrap();
-        input.seek(SeekFrom::Start(l.data_start)).unwrap();
-        std::io::copy(&mut input, &mut w).unwrap();
-        dest
-    }
+    let mut value = (CHATML.len() as u64).to_le_bytes().to_vec();
+    value.extend_from_slice(CHATML.as_bytes());
+    gguf_with_kv(dir, "chatml.gguf", "tokenizer.chat_template", 8, &value)
+}
+
+/// Writes a copy of the test GGUF into `dir/file` with one more metadata entry: `key` of GGUF
+/// type `type_id` (4 u32, 8 string, ...) holding the little-endian `value` bytes.
+pub fn gguf_with_kv(dir: &Path, file: &str, key: &str, type_id: u32, value: &[u8]) -> PathBuf {
+    let src = gguf();
+    let l = layout(src);
+    let dest = dir.join(file);
+    let mut input = fs::File::open(src).unwrap();
+    let mut header = vec![0; l.infos_end as usize];
+    input.read_exact(&mut header).unwrap();
+    let mut out = Vec::new();
+    out.extend_from_slice(&header[..16]);
+    out.extend_from_slice(&(l.n_kv + 1).to_le_bytes());
+    out.extend_from_slice(&header[24..l.kv_end as usize]);
+    out.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(&type_id.to_le_bytes());
+    out.extend_from_slice(value);
+    out.extend_from_slice(&header[l.kv_end as usize..]);
+    let padded = (out.len() as u64).div_ceil(l.alignment) * l.alignment;
+    out.resize(padded as usize, 0);
+    let mut w = fs::File::create(&dest).unwrap();
+    w.write_all(&out).unwrap();
+    input.seek(SeekFrom::Start(l.data_start)).unwrap();
+    std::io::copy(&mut input, &mut w).unwrap();
+    dest
 }
 
 #[tokio::test(flavor = "multi_thread")]

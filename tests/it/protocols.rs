@@ -432,7 +432,10 @@ async fn a_browser_may_call_the_anthropic_api_from_an_allowed_origin() {
         .request(reqwest::Method::OPTIONS, s.url("/v1/messages"))
         .header("Origin", "http://localhost:3000")
         .header("Access-Control-Request-Method", "POST")
-        .header("Access-Control-Request-Headers", "x-api-key,anthropic-version,content-type")
+        .header(
+            "Access-Control-Request-Headers",
+            "x-api-key,anthropic-version,content-type",
+        )
         .send()
         .await
         .unwrap();

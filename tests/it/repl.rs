@@ -60,6 +60,15 @@ impl Tmux {
     }
 
     /// The whole pane, scrollback included.
+    /// The length of the screen without the prompt's placeholders, which typing replaces: what
+    /// the next command prints starts after it.
+    pub(crate) fn typed_len(&self) -> usize {
+        self.screen()
+            .replace("Send a message (/? for help)", "")
+            .replace("Use \"\"\" to end multi-line input", "")
+            .len()
+    }
+
     pub(crate) fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args([
@@ -155,10 +164,21 @@ fn repl_multiline_interrupt_history_and_exit() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let t = run_in_tmux(&s, "a", "long");
-    t.wait_for("the prompt", |s| s.contains(">>> "));
-    // A `"""` block spans lines; the continuation prompt is `... `.
-    t.line("\"\"\"Tell me a long story");
-    t.wait_for("the continuation prompt", |s| s.contains("... "));
+    // Ollama's placeholder on the empty prompt line, gone once Enter is pressed.
+    t.wait_for("the placeholder", |s| {
+        s.contains(">>> Send a message (/? for help)")
+    });
+    t.line("");
+    t.wait_for("a fresh prompt", |s| {
+        s.starts_with(">>> \n>>> Send a message") || s.starts_with(">>>\n>>> Send a message")
+    });
+    // A `"""` block spans lines; the continuation prompt is `... `, with its own placeholder.
+    t.line("\"\"\"");
+    t.wait_for("the block placeholder", |s| {
+        s.contains("... Use \"\"\" to end multi-line input")
+    });
+    t.line("Tell me a long story");
+    t.wait_for("the continuation prompt", |s| s.contains("... Tell me"));
     t.line("about the sea.\"\"\"");
     // Let the answer stream for a while, then stop it.
     let before = t.wait_for("the answer", |s| {
@@ -167,9 +187,10 @@ fn repl_multiline_interrupt_history_and_exit() {
             .skip(1)
             .any(|l| l.trim().len() > 20)
     });
-    assert_eq!(prompts(&before), 1, "{before}");
+    // The empty line's prompt and the block's.
+    assert_eq!(prompts(&before), 2, "{before}");
     t.keys(&["C-c"]);
-    let after = t.wait_for("a new prompt after Ctrl-C", |s| prompts(s) == 2);
+    let after = t.wait_for("a new prompt after Ctrl-C", |s| prompts(s) == 3);
     assert!(
         !after.contains("EXIT="),
         "Ctrl-C stops the answer, not the REPL:\n{after}"
@@ -302,7 +323,7 @@ fn repl_commands() {
         ("/load pirate", "Loading model 'pirate'"),
     ];
     for (input, want) in steps {
-        let before = t.screen().len();
+        let before = t.typed_len();
         t.line(input);
         t.wait_for(want, |s| {
             s.get(before..).is_some_and(|new| new.contains(want))
@@ -313,7 +334,7 @@ fn repl_commands() {
     assert!(show.contains("SYSTEM \"You are\na pirate.\""), "{show}");
     assert!(show.contains("PARAMETER temperature 0"), "{show}");
     // An answer with the loaded model, then leave.
-    let before = t.screen().len();
+    let before = t.typed_len();
     t.line("Hello");
     t.wait_for("the answer and a new prompt", |s| {
         s.get(before..).is_some_and(|new| new.contains(">>> "))
