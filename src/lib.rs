@@ -21,10 +21,16 @@
 //!   resume across server restarts, verified before visible; chunked uploads; the signed
 //!   bearer-token challenge with `~/.ollama/id_ed25519`), reporting progress as events.
 //! - [`sched`]: loaded runners, keep-alive, eviction, reloads, queue limit.
-//! - [`server`]: the axum router and one module per route family; `server::openai` (a module per
-//!   endpoint) translates the `/v1` API to and from the native handlers, as Ollama's middleware
-//!   does;
-//!   `server::listen` is the accept loop (hyper HTTP/1 with header-read and idle deadlines,
+//! - [`server`]: the axum router and one module per route family. Every completion goes through
+//!   one pipeline, `server::infer`: a protocol adapter maps its request into a protocol-free
+//!   `InferRequest`, `infer::prepare` checks it (in Ollama's order), leases the runner, renders
+//!   the prompt and builds the thinking and tool-call parsers, and the run yields typed events
+//!   (`infer::Out`: pieces of thinking, content, tool calls and log-probabilities, then the
+//!   finish with Ollama's metrics) that the adapter writes as NDJSON, SSE (`server::stream`) or
+//!   one object. The adapters: native `server::chat` and `server::generate`, `server::openai`
+//!   (a module per endpoint: chat, completions, responses, embeddings, models) and
+//!   `server::anthropic` (messages, count_tokens); none reads another protocol's bytes.
+//!   `server::state` is what handlers share; `server::listen` is the accept loop (hyper HTTP/1 with header-read and idle deadlines,
 //!   which `axum::serve` lacks); `server::guard` runs before every route (CORS and the Host
 //!   check in `server::cors`, the body limit, API keys with scopes in `server::auth`);
 //!   `server::tls` terminates HTTPS when given a certificate.
@@ -64,8 +70,15 @@
 //!   they have been untouched for a week), and
 //!   hashes each blob before renaming it into place rather than after, as Ollama does; the
 //!   `verifying sha256 digest` status is still sent where Ollama sends it.
-//! - Not built yet: `/v1/responses`, context shift (generation stops with `length` when
-//!   the context is full), quantization on create. See README.md.
+//! - The pipeline of architecture.md's "next shape" is built as drawn, with two differences:
+//!   `prepare` returns a `Prep` (load-only, unload and render-only requests answer without a
+//!   run, as Ollama's handlers do) whose `Ready` holds the `Prepared`, and the typed events
+//!   carry a `Piece` (thinking, content and tool calls of one engine step together, with their
+//!   log-probabilities) rather than one event per kind, so the native routes keep Ollama's one
+//!   line per step. The JSON-schema-to-grammar conversion runs in the runner's grammar thread
+//!   (`engine::Grammar::JsonSchema`); the server process makes no llama.cpp call.
+//! - Not built yet: context shift (generation stops with `length` when the context is full),
+//!   quantization on create, stored responses (`previous_response_id`). See README.md.
 
 pub mod api;
 pub mod cli;
