@@ -407,6 +407,30 @@ async fn thinking_comes_back_as_each_protocol_words_it() {
     assert_eq!(r["output"][0]["type"], "reasoning", "{r}");
     assert_eq!(r["output"][0]["summary"][0]["text"], "Two plus two.");
     assert_eq!(r["output"][1]["content"][0]["text"], content.as_str());
+    let (_, _, text) = post_raw(
+        &s,
+        "/v1/responses",
+        json!({"model": "thinker", "input": input, "max_output_tokens": 16, "temperature": 0, "stream": true}),
+        &[],
+    )
+    .await;
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let at = |name: &str| names.iter().position(|n| *n == name).unwrap_or(usize::MAX);
+    assert!(
+        at("response.reasoning_summary_text.delta") < at("response.reasoning_summary_text.done")
+            && at("response.reasoning_summary_text.done") < at("response.output_text.delta"),
+        "reasoning streams first and closes before the text: {names:?}"
+    );
+    let summary: String = events
+        .iter()
+        .filter(|(n, _)| n == "response.reasoning_summary_text.delta")
+        .filter_map(|(_, d)| d["delta"].as_str())
+        .collect();
+    assert_eq!(summary, "Two plus two.");
+    let done = &events.last().unwrap().1["response"];
+    assert_eq!(done["output"][0]["type"], "reasoning", "{done}");
+    assert_eq!(done["output"][1]["content"][0]["text"], content.as_str());
 
     // OpenAI chat: `reasoning` beside the content.
     let (_, c) = post(
