@@ -71,13 +71,24 @@ pub fn line<T: Serialize>(value: &T) -> bytes::Bytes {
 }
 
 /// One server-sent event without a name (`data: ...`).
-pub fn sse_data(value: &serde_json::Value) -> bytes::Bytes {
-    bytes::Bytes::from(format!("data: {value}\n\n"))
+pub fn sse_data<T: Serialize + ?Sized>(value: &T) -> bytes::Bytes {
+    sse(b"data: ", value)
 }
 
 /// One named server-sent event (`event: name` + `data: ...`).
-pub fn sse_event(name: &str, value: &serde_json::Value) -> bytes::Bytes {
-    bytes::Bytes::from(format!("event: {name}\ndata: {value}\n\n"))
+pub fn sse_event<T: Serialize + ?Sized>(name: &str, value: &T) -> bytes::Bytes {
+    sse(format!("event: {name}\ndata: ").as_bytes(), value)
+}
+
+fn sse<T: Serialize + ?Sized>(head: &[u8], value: &T) -> bytes::Bytes {
+    let mut out = Vec::with_capacity(head.len() + 128);
+    out.extend_from_slice(head);
+    if let Err(e) = serde_json::to_writer(&mut out, value) {
+        tracing::error!("serialising an event: {e}");
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+    bytes::Bytes::from(out)
 }
 
 /// Streams a completion: waits for its first event (an error before it is the error's status,

@@ -114,29 +114,34 @@ pub async fn chat_completions(State(state): State<crate::server::State>, body: B
     }
     let id = format!("chatcmpl-{}", rand::random_range(0..999));
     let created = now_unix();
-    let chunk = move |choices: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created,
-               "model": model, "system_fingerprint": "fp_ollama", "choices": choices})
-    };
     let mut calls_sent = 0;
     sse(running, move |out| {
+        let chunk = |delta: Delta<'_>, finish_reason: Option<&str>, logprobs: Option<Value>| {
+            let choices = [Choice {
+                index: 0,
+                delta,
+                finish_reason,
+                logprobs,
+            }];
+            stream::sse_data(&Chunk::new(&id, created, &model, &choices))
+        };
         let mut events = Vec::new();
-        let mut piece = |p: infer::Piece, events: &mut Vec<Value>| {
-            let delta = |k: &str, s: &str| json!({"role": "assistant", k: s});
+        let mut piece = |p: infer::Piece, events: &mut Vec<Bytes>| {
             if !p.thinking.is_empty() {
-                events.push(chunk(json!([{"index": 0, "delta": delta("reasoning", &p.thinking), "finish_reason": null}])));
+                events.push(chunk(Delta::reasoning(&p.thinking), None, None));
             }
             if !p.content.is_empty() || !p.logprobs.is_empty() {
-                let mut choice = json!({"index": 0, "delta": delta("content", &p.content), "finish_reason": null});
-                if let Some(lp) = openai_logprobs(&p.logprobs) {
-                    choice["logprobs"] = lp;
-                }
-                events.push(chunk(json!([choice])));
+                let logprobs = openai_logprobs(&p.logprobs);
+                events.push(chunk(Delta::content(&p.content), None, logprobs));
             }
             if !p.tool_calls.is_empty() {
                 let calls = tool_calls(&p.tool_calls, calls_sent);
                 calls_sent += p.tool_calls.len();
-                events.push(chunk(json!([{"index": 0, "delta": {"role": "assistant", "tool_calls": calls}, "finish_reason": null}])));
+                let delta = Delta {
+                    tool_calls: Some(calls),
+                    ..Delta::default()
+                };
+                events.push(chunk(delta, None, None));
             }
         };
         match out {
@@ -144,11 +149,15 @@ pub async fn chat_completions(State(state): State<crate::server::State>, body: B
             Out::Done(mut f) => {
                 piece(std::mem::take(&mut f.rest), &mut events);
                 let reason = finish_reason(&f, calls_sent > 0);
-                events.push(chunk(json!([{"index": 0, "delta": {}, "finish_reason": reason}])));
+                let empty = Delta {
+                    role: None,
+                    ..Delta::default()
+                };
+                events.push(chunk(empty, reason.as_str(), None));
                 if include_usage {
-                    let mut c = chunk(json!([]));
-                    c["usage"] = usage(&f);
-                    events.push(c);
+                    let mut c = Chunk::new(&id, created, &model, &[] as &[Choice<'_>]);
+                    c.usage = Some(usage(&f));
+                    events.push(stream::sse_data(&c));
                 }
             }
             Out::Error(_) => {}
@@ -156,6 +165,81 @@ pub async fn chat_completions(State(state): State<crate::server::State>, body: B
         events
     })
     .await
+}
+
+/// A `chat.completion.chunk`, written without building a JSON tree for every token.
+#[derive(serde::Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    system_fingerprint: &'static str,
+    choices: &'a [Choice<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Value>,
+}
+
+impl<'a> Chunk<'a> {
+    fn new(id: &'a str, created: i64, model: &'a str, choices: &'a [Choice<'a>]) -> Chunk<'a> {
+        Chunk {
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model,
+            system_fingerprint: "fp_ollama",
+            choices,
+            usage: None,
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Choice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    finish_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<Value>,
+}
+
+#[derive(serde::Serialize)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Value>,
+}
+
+impl Default for Delta<'_> {
+    fn default() -> Self {
+        Delta {
+            role: Some("assistant"),
+            content: None,
+            reasoning: None,
+            tool_calls: None,
+        }
+    }
+}
+
+impl<'a> Delta<'a> {
+    fn content(text: &'a str) -> Delta<'a> {
+        Delta {
+            content: Some(text),
+            ..Delta::default()
+        }
+    }
+
+    fn reasoning(text: &'a str) -> Delta<'a> {
+        Delta {
+            reasoning: Some(text),
+            ..Delta::default()
+        }
+    }
 }
 
 /// The pipeline's request for an OpenAI chat request.

@@ -67,7 +67,7 @@ pub async fn completions(State(state): State<crate::server::State>, body: Bytes)
         if let Some(u) = usage {
             c["usage"] = u;
         }
-        c
+        stream::sse_data(&c)
     };
     let zero = include_usage
         .then(|| json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}));

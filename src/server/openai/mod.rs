@@ -213,7 +213,7 @@ fn openai_logprobs(list: &[Logprob]) -> Option<Value> {
 /// start is an error event in OpenAI's shape, and no `[DONE]`.
 async fn sse(
     running: Running,
-    mut each: impl FnMut(Out) -> Vec<Value> + Send + 'static,
+    mut each: impl FnMut(Out) -> Vec<Bytes> + Send + 'static,
 ) -> Response {
     let r = stream::completion(running, Framing::Sse, move |out| match out {
         Out::Error(e) => {
@@ -222,7 +222,7 @@ async fn sse(
         }
         out => {
             let last = matches!(out, Out::Done(_));
-            let mut v: Vec<Bytes> = each(out).iter().map(stream::sse_data).collect();
+            let mut v = each(out);
             if last {
                 v.push(Bytes::from_static(b"data: [DONE]\n\n"));
             }
