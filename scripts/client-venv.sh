@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # client-venv.sh - a Python virtual environment with the official `ollama`, `openai` and
-# `anthropic` client packages, for the compatibility tests, in the cache outside the
+# `anthropic` client packages, for the compatibility tests, and llama.cpp's `gguf` writer (with
+# numpy), for the test that writes a synthetic vision projector; in the cache outside the
 # repository. Prints the path of its python. Created once; recreated when the pinned versions change.
 #
 #   scripts/client-venv.sh            # prints .../client-venv/bin/python
@@ -9,7 +10,7 @@ set -euo pipefail
 
 CACHE=${ROLLAMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rollama}
 VENV="$CACHE/client-venv"
-PACKAGES=("ollama>=0.6,<0.7" "openai>=1.66,<3" "anthropic>=0.40,<1")
+PACKAGES=("ollama>=0.6,<0.7" "openai>=1.66,<3" "anthropic>=0.40,<1" "gguf>=0.17,<1" "numpy>=1.26,<3")
 STAMP="$VENV/.packages"
 WANT="${PACKAGES[*]}"
 

@@ -327,6 +327,9 @@ pub struct ShowResponse {
     pub messages: Vec<Message>,
     #[serde(default)]
     pub model_info: Map<String, Value>,
+    /// The projector's metadata (a vision model's encoder), when the model has one.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub projector_info: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tensors: Vec<Tensor>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

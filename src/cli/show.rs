@@ -103,6 +103,31 @@ pub fn summary(resp: &ShowResponse, verbose: bool) -> String {
             resp.capabilities.iter().map(|c| row(&[c])).collect(),
         );
     }
+    if !resp.projector_info.is_empty() {
+        let p = &resp.projector_info;
+        let arch = p
+            .get("general.architecture")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let count = p
+            .get("general.parameter_count")
+            .and_then(|v| v.as_u64())
+            .map(human_number)
+            .unwrap_or_default();
+        let mut rows = vec![row(&["architecture", arch]), row(&["parameters", &count])];
+        let pnum = |key: String| {
+            p.get(&key)
+                .and_then(|v| v.as_f64())
+                .map(crate::gofmt::float)
+        };
+        if let Some(n) = pnum(format!("{arch}.vision.embedding_length")) {
+            rows.push(row(&["embedding length", &n]));
+        }
+        if let Some(n) = pnum(format!("{arch}.vision.projection_dim")) {
+            rows.push(row(&["dimensions", &n]));
+        }
+        section("Projector", rows);
+    }
     if !resp.parameters.is_empty() {
         let rows = resp
             .parameters

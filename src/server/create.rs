@@ -106,32 +106,46 @@ fn plan(state: &AppState, req: &CreateRequest) -> Result<Plan, ApiError> {
     let mut parsed_gguf = false;
 
     if let Some(files) = files {
-        let mut ggufs = Vec::new();
+        // Each file is classified as Ollama's `create` does: model weights, a projector (the
+        // vision encoder of a multimodal model), or an adapter.
+        let mut models = Vec::new();
+        let mut extra = Vec::new();
         for (file, digest) in files {
             let d = blob_digest(state, file, digest)?;
-            ggufs.push(d);
+            let g = Gguf::open(blobs.path(&d), 8)
+                .map_err(|_| ApiError::bad_request("supplied file was not in GGUF format"))?;
+            let size = blobs
+                .size(&d)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            match layer_kind(&g) {
+                MEDIA_TYPE_MODEL => models.push((d, g, size)),
+                kind => extra.push(Built {
+                    layer: Layer::new(kind, d.to_string(), size),
+                    created: false,
+                }),
+            }
         }
-        if ggufs.len() > 1 {
+        if models.len() > 1 {
             return Err(ApiError::bad_request(
                 "split GGUF files are not supported in rollama yet; merge them first",
             ));
         }
-        let d = &ggufs[0];
-        let g = Gguf::open(blobs.path(d), 8)
-            .map_err(|_| ApiError::bad_request("supplied file was not in GGUF format"))?;
-        Gguf::open(blobs.path(d), crate::engine::gguf::SHAPE_ITEMS)
+        let Some((d, g, size)) = models.pop() else {
+            return Err(ApiError::bad_request(
+                "no model weights among the files (only projectors or adapters)",
+            ));
+        };
+        Gguf::open(blobs.path(&d), crate::engine::gguf::SHAPE_ITEMS)
             .map_err(|_| ApiError::bad_request("supplied file was not in GGUF format"))?
             .check_shape()
             .map_err(ApiError::bad_request)?;
         parsed_gguf = true;
         config = config_from_gguf(&g);
-        let size = blobs
-            .size(d)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
         layers.push(Built {
             layer: Layer::new(MEDIA_TYPE_MODEL, d.to_string(), size),
             created: false,
         });
+        layers.extend(extra);
     } else {
         let from = state.model(&req.from).map_err(|e| match e.status {
             axum::http::StatusCode::NOT_FOUND => {
@@ -290,6 +304,30 @@ fn text_layer(state: &AppState, media_type: &str, data: &[u8]) -> Result<Built, 
         layer: Layer::new(media_type, d.to_string(), data.len() as u64),
         created,
     })
+}
+
+/// The layer a GGUF becomes, first match wins (Ollama's `server/create.go`): `general.type`
+/// `adapter`; `general.type` `projector` or `mmproj`; a file with vision blocks and no text
+/// blocks; a `clip` file with a vision or audio encoder; else model weights.
+fn layer_kind(g: &Gguf) -> &'static str {
+    use crate::engine::gguf::Value as V;
+    match g.kind() {
+        "adapter" => return MEDIA_TYPE_ADAPTER,
+        "projector" | "mmproj" => return MEDIA_TYPE_PROJECTOR,
+        _ => {}
+    }
+    let count = |suffix: &str| g.arch_get(suffix).and_then(V::as_u64).unwrap_or(0);
+    if count("block_count") == 0 && count("vision.block_count") > 0 {
+        return MEDIA_TYPE_PROJECTOR;
+    }
+    let flag = |key: &str| g.get(key).and_then(V::as_bool).unwrap_or(false);
+    if g.architecture() == Some("clip")
+        && g.get("clip.block_count").is_none()
+        && (flag("clip.has_vision_encoder") || flag("clip.has_audio_encoder"))
+    {
+        return MEDIA_TYPE_PROJECTOR;
+    }
+    MEDIA_TYPE_MODEL
 }
 
 /// Replaces every layer of `media_type` with `new` (Ollama's `setTemplate`, `setSystem`...).

@@ -135,7 +135,14 @@ fn show_model(state: &AppState, name: &str, req: &ShowRequest) -> Result<ShowRes
             .collect();
     }
 
+    let projector_info = match model.projectors.first() {
+        Some(p) => Gguf::open(p, 8)
+            .map_err(|e| ApiError::internal(format!("reading the projector: {e}")))?
+            .model_info(req.verbose),
+        None => serde_json::Map::new(),
+    };
     Ok(ShowResponse {
+        projector_info,
         license: model.license.join("\n"),
         modelfile: modelfile_text(&model, template.source()),
         parameters: parameters_text(&model),

@@ -28,3 +28,4 @@ mod speed;
 mod store;
 mod stream_errors;
 mod tools;
+mod vision;
