@@ -550,6 +550,7 @@ mod tests {
             kv_cache_type: Default::default(),
             draft_max: 0,
             llama_lm_head: false,
+            projector: None,
         }
     }
 

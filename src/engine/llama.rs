@@ -33,6 +33,7 @@ use super::embed::{EMBED_BATCH, EMBED_CHUNK, EmbedContext};
 use super::lm_head::{Head, Plan};
 use super::sampling::{Shortlist, build_sampler, sample_all, sample_constrained, token_logprob};
 use super::text::{StopMatcher, Utf8Buffer};
+use super::vision::is_placeholder;
 use super::{
     CompletionRequest, Done, DoneReason, EmbedError, EmbedRequest, Embedded, EngineError, Event,
     KvType, LoadParams, Runner, RunnerInfo,
@@ -290,6 +291,19 @@ fn engine_main(
         }
     }
     let model = model;
+    let vision = match &params.projector {
+        Some(path) => {
+            match super::vision::Vision::load(path, &model, params.num_thread.max(1) as i32) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    drop(guard);
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            }
+        }
+        None => None,
+    };
     let n_parallel = params.num_parallel.max(1);
     let n_ctx_slot = params.num_ctx.clamp(4, model.n_ctx_train().max(4));
     let n_ctx_total = n_ctx_slot.saturating_mul(n_parallel);
@@ -318,7 +332,8 @@ fn engine_main(
     // rollama's own output layer where it has one for the model and machine (CPU builds, no
     // adapters: a LoRA may touch the output layer).
     let gpu = cfg!(any(feature = "cuda", feature = "metal", feature = "vulkan"));
-    let head = (!params.llama_lm_head && !gpu && adapters.is_empty())
+    // Not beside a projector either: mtmd's image decodes run outside its bookkeeping.
+    let head = (!params.llama_lm_head && !gpu && adapters.is_empty() && vision.is_none())
         .then(|| {
             Plan::new(
                 &params.model_path,
@@ -392,6 +407,7 @@ fn engine_main(
             draft_max: params.draft_max as usize,
             n_swa: sliding_window(model),
             head,
+            vision,
         };
         engine.run(rx);
     });
@@ -490,7 +506,10 @@ impl Slot {
 /// One request being served in a slot.
 struct Sequence {
     tx: mpsc::UnboundedSender<Event>,
+    /// Text tokens and, for each image, its placeholders ([`super::vision`]).
     prompt: Vec<LlamaToken>,
+    /// The prompt's images, by the index of their first placeholder.
+    images: Vec<(usize, super::vision::Image)>,
     /// Index of the next prompt token to evaluate.
     next_prompt: usize,
     reused: usize,
@@ -561,6 +580,8 @@ struct Engine<'m, 'a> {
     n_swa: usize,
     /// rollama's output layer, when it computes the logits instead of llama.cpp.
     head: Option<Head>,
+    /// The projector of a vision model.
+    vision: Option<super::vision::Vision>,
 }
 
 impl Engine<'_, '_> {
@@ -713,6 +734,92 @@ impl Engine<'_, '_> {
         tokens
     }
 
+    /// A request's prompt tokens and images: the text between the image markers tokenized as
+    /// usual (BOS only at the start), each image as its placeholders.
+    fn prompt_with_images(
+        &self,
+        req: &CompletionRequest,
+    ) -> Result<(Vec<LlamaToken>, Vec<(usize, super::vision::Image)>), String> {
+        use base64::Engine as _;
+        if req.images.is_empty() {
+            return Ok((self.tokenize(&req.prompt), Vec::new()));
+        }
+        let Some(vision) = self.vision.as_ref() else {
+            return Err(IMAGES_UNSUPPORTED.to_string());
+        };
+        let parts: Vec<&str> = req.prompt.split(super::vision::MARKER).collect();
+        if parts.len() != req.images.len() + 1 {
+            return Err(format!(
+                "the prompt has {} image markers for {} images",
+                parts.len() - 1,
+                req.images.len()
+            ));
+        }
+        let mut prompt = self.tokenize(parts[0]);
+        let mut images = Vec::new();
+        for (data, text) in req.images.iter().zip(&parts[1..]) {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|e| format!("invalid image data: {e}"))?;
+            let image = vision.image(&bytes)?;
+            images.push((prompt.len(), image));
+            prompt.extend(
+                images
+                    .last()
+                    .map(|(_, i)| i.placeholders())
+                    .unwrap_or_default(),
+            );
+            prompt.extend(self.model.vocab().tokenize(text.as_bytes(), false, true));
+        }
+        Ok((prompt, images))
+    }
+
+    /// Evaluates the images that start where sequences' prompts stand, before the step's batch
+    /// (an image is evaluated alone, through mtmd).
+    fn eval_images(&mut self) {
+        let (Some(ctx), Some(vision)) = (self.ctx.as_mut(), self.vision.as_mut()) else {
+            return;
+        };
+        for slot in &mut self.slots {
+            let Some(seq) = slot.seq.as_mut() else {
+                continue;
+            };
+            while seq.pending.is_none() {
+                let at = seq.next_prompt;
+                let Some((_, image)) = seq.images.iter().find(|(start, _)| *start == at) else {
+                    break;
+                };
+                let started = Instant::now();
+                let result = {
+                    let _compute = lock(&COMPUTE_LOCK);
+                    let _across = compute_file().and_then(FileLock::take);
+                    vision.eval(image, ctx, at, slot.id, self.n_batch)
+                };
+                match result {
+                    Ok(_) => {
+                        let end = at + image.positions;
+                        slot.cache.extend_from_slice(&seq.prompt[at..end]);
+                        seq.next_prompt = end;
+                        tracing::debug!(
+                            slot = slot.id,
+                            tokens = image.positions,
+                            ms = started.elapsed().as_millis() as u64,
+                            "image encoded"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        let _ = seq.tx.send(Event::Error(e));
+                        let _ = ctx.clear_kv_cache_seq(Some(slot.id as u32), None, None);
+                        slot.cache.clear();
+                        slot.seq = None;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     /// Moves requests whose grammar is built into the queue; one llama.cpp refused fails.
     fn collect_grammars(&mut self) {
         loop {
@@ -775,12 +882,26 @@ impl Engine<'_, '_> {
             let Some(mut q) = self.queue.pop_front() else {
                 break;
             };
-            let mut prompt = self.tokenize(&q.req.prompt);
+            let (mut prompt, images) = match self.prompt_with_images(&q.req) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = q.tx.send(Event::InvalidInput(e));
+                    continue;
+                }
+            };
             if prompt.is_empty() {
                 let _ = q.tx.send(Event::Error("empty prompt".to_string()));
                 continue;
             }
             if prompt.len() >= self.n_ctx_slot {
+                if !images.is_empty() {
+                    let _ = q.tx.send(Event::InvalidInput(format!(
+                        "the prompt and its images take {} tokens, more than the context ({})",
+                        prompt.len(),
+                        self.n_ctx_slot
+                    )));
+                    continue;
+                }
                 prompt = truncate_prompt(prompt, self.n_ctx_slot, q.req.num_keep);
             }
             // The free slot sharing the longest prefix with this prompt.
@@ -803,7 +924,12 @@ impl Engine<'_, '_> {
                 -2 => usize::MAX,
                 _ => self.n_ctx_slot.saturating_mul(10),
             };
-            let sampler = build_sampler(&q.req.sampling, self.model, self.n_ctx_slot, &prompt);
+            let text: Vec<LlamaToken> = prompt
+                .iter()
+                .copied()
+                .filter(|&t| !is_placeholder(t))
+                .collect();
+            let sampler = build_sampler(&q.req.sampling, self.model, self.n_ctx_slot, &text);
             let shortlist = Shortlist::for_params(&q.req.sampling, self.n_ctx_slot);
             let grammar = q.grammar.take();
             tracing::debug!(
@@ -817,6 +943,7 @@ impl Engine<'_, '_> {
                 next_prompt: reuse,
                 reused: reuse,
                 prompt,
+                images,
                 generated: Vec::new(),
                 pending: None,
                 draft: Vec::new(),
@@ -853,18 +980,23 @@ impl Engine<'_, '_> {
         let Some(ctx) = self.ctx.as_mut() else {
             return 0;
         };
-        let limit = prompt.len() - 1;
+        let limit = image_boundary(prompt, prompt.len() - 1);
         let donor = self
             .slots
             .iter()
             .enumerate()
             .filter(|&(i, _)| i != index)
-            .map(|(i, s)| (i, common_prefix(&s.cache, prompt).min(limit)))
+            .map(|(i, s)| {
+                (
+                    i,
+                    image_boundary(prompt, common_prefix(&s.cache, prompt).min(limit)),
+                )
+            })
             .max_by_key(|&(_, n)| n)
             .filter(|&(_, n)| n > own.min(limit) + SHARE_MIN)
             // Recurrent state cannot be shared up to a position.
             .filter(|_| !self.model.is_recurrent() && !self.model.is_hybrid());
-        let mut reuse = own.min(limit);
+        let mut reuse = image_boundary(prompt, own.min(limit));
         // `Ok(false)`: the model cannot drop part of a sequence (recurrent and hybrid
         // architectures), so nothing is reused.
         let mut kept = match donor {
@@ -903,6 +1035,9 @@ impl Engine<'_, '_> {
 
     /// One decode step over every active sequence.
     fn step(&mut self) {
+        if self.vision.is_some() {
+            self.eval_images();
+        }
         self.batch.clear();
         if let Some(h) = self.head.as_mut() {
             // Every decode uses one output layer, so results never depend on timing: the
@@ -948,6 +1083,10 @@ impl Engine<'_, '_> {
                 .min(self.n_ctx_slot.saturating_sub(slot.cache.len() + 1))
                 .min(seq.max_tokens.saturating_sub(seq.generated.len() + 1));
             seq.draft = draft::lookup(&slot.cache, room);
+            // An image's placeholders are never evaluated as tokens.
+            if let Some(cut) = seq.draft.iter().position(|&t| is_placeholder(t)) {
+                seq.draft.truncate(cut);
+            }
         }
         // Then their drafts, all of one length: with a KV stream per slot llama.cpp splits a
         // batch into micro-batches holding the same number of tokens of each sequence, so one
@@ -991,7 +1130,16 @@ impl Engine<'_, '_> {
             if budget == 0 || seq.pending.is_some() || seq.next_prompt >= seq.prompt.len() {
                 continue;
             }
-            let end = (seq.next_prompt + budget).min(seq.prompt.len());
+            let next_image = seq
+                .images
+                .iter()
+                .map(|(start, _)| *start)
+                .filter(|&start| start > seq.next_prompt)
+                .min()
+                .unwrap_or(usize::MAX);
+            let end = (seq.next_prompt + budget)
+                .min(seq.prompt.len())
+                .min(next_image);
             for i in seq.next_prompt..end {
                 let last = i + 1 == seq.prompt.len();
                 if self
@@ -1196,6 +1344,7 @@ impl Engine<'_, '_> {
             .prompt
             .iter()
             .chain(seq.generated.iter())
+            .filter(|&&t| !is_placeholder(t))
             .map(|t| t.0)
             .collect();
         tracing::debug!(
@@ -1216,6 +1365,18 @@ impl Engine<'_, '_> {
         };
         let _ = seq.tx.send(Event::Done(done));
     }
+}
+
+/// The message for images sent to a model without a projector.
+pub const IMAGES_UNSUPPORTED: &str = "this model is missing data required for image input";
+
+/// `n`, or where the image it falls inside begins: a reused prefix never ends inside an image
+/// (its rest could not be evaluated alone).
+fn image_boundary(prompt: &[LlamaToken], mut n: usize) -> usize {
+    while n > 0 && n < prompt.len() && is_placeholder(prompt[n]) && is_placeholder(prompt[n - 1]) {
+        n -= 1;
+    }
+    n
 }
 
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {

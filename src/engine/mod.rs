@@ -16,6 +16,7 @@ pub mod options;
 pub mod process;
 mod sampling;
 pub mod text;
+pub mod vision;
 
 use std::path::PathBuf;
 
@@ -45,6 +46,9 @@ pub struct LoadParams {
     /// Logits from llama.cpp's output layer, not rollama's (`ROLLAMA_LLAMA_LM_HEAD`).
     #[serde(default)]
     pub llama_lm_head: bool,
+    /// A vision model's projector (mmproj GGUF), loaded beside the model.
+    #[serde(default)]
+    pub projector: Option<PathBuf>,
 }
 
 /// What the server's environment sets for every model it loads.
@@ -155,6 +159,9 @@ pub struct CompletionRequest {
     /// The grammar the output must follow (`format`).
     #[serde(default)]
     pub grammar: Option<Grammar>,
+    /// The images of the prompt, base64, one per [`vision::MARKER`] in it, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
     /// Report each generated token's log-probability, with this many alternatives.
     #[serde(default)]
     pub logprobs: bool,
@@ -227,6 +234,9 @@ pub enum Event {
     Error(String),
     /// The request's grammar is one llama.cpp cannot build (the server's 400 for `format`).
     InvalidGrammar(String),
+    /// The request's input cannot be used (an image the model cannot take, or that does not
+    /// decode): the server's 400.
+    InvalidInput(String),
 }
 
 impl Event {
@@ -234,7 +244,7 @@ impl Event {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Event::Done(_) | Event::Error(_) | Event::InvalidGrammar(_)
+            Event::Done(_) | Event::Error(_) | Event::InvalidGrammar(_) | Event::InvalidInput(_)
         )
     }
 }

@@ -39,6 +39,7 @@ pub fn load_params(
         kv_cache_type: defaults.kv_cache_type,
         draft_max: opts.draft_num_predict.clamp(0, MAX_DRAFT) as u32,
         llama_lm_head: defaults.llama_lm_head,
+        projector: None,
     }
 }
 

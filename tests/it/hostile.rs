@@ -479,6 +479,7 @@ fn engine_request(
         stop: vec![],
         sampling: rollama::engine::options::sampling_params(&opts),
         grammar: grammar.map(rollama::engine::Grammar::Gbnf),
+        images: Vec::new(),
         logprobs: false,
         top_logprobs: 0,
     }
@@ -516,6 +517,7 @@ async fn a_grammar_being_built_stalls_no_running_sequence() {
             kv_cache_type: Default::default(),
             draft_max: 0,
             llama_lm_head: false,
+            projector: None,
         })
     })
     .await

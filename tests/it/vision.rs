@@ -242,3 +242,203 @@ async fn create_stores_the_projector_as_its_own_layer() {
     .await;
     assert_eq!(status, 400, "{r}");
 }
+
+/// `rgb` (width x height x 3 bytes) as a PNG file: stored (uncompressed) deflate blocks.
+pub fn png(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut raw = Vec::new();
+    for row in rgb.chunks(width as usize * 3) {
+        raw.push(0); // filter: none
+        raw.extend_from_slice(row);
+    }
+    let mut z = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
+    for (i, b) in blocks.iter().enumerate() {
+        z.push(u8::from(i + 1 == blocks.len()));
+        z.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        z.extend_from_slice(&(!(b.len() as u16)).to_le_bytes());
+        z.extend_from_slice(b);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + u32::from(x)) % 65521;
+        b = (b + a) % 65521;
+    }
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &z);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// Creates `seer`: the test model with the synthetic projector.
+fn seer(s: &Server) {
+    let dir = tempdir();
+    projector(dir.path());
+    std::fs::copy(gguf(), dir.path().join("text.gguf")).unwrap();
+    std::fs::write(
+        dir.path().join("Modelfile"),
+        "FROM ./text.gguf\nFROM ./mmproj.gguf\n",
+    )
+    .unwrap();
+    let mf = dir.path().join("Modelfile");
+    let out = s.cli(&["create", "seer", "-f", mf.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Images go through the projector into the prompt: counted, different images give different
+/// greedy answers, the same image the same one; a cached image is not encoded again on the
+/// next turn; images to a model without a projector and corrupt images are 400s that leave the
+/// server and runner serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn images_reach_the_model_through_the_projector() {
+    use serde_json::json;
+    let s = Server::start_env(&[("OLLAMA_DEBUG", "1")]);
+    seer(&s);
+    let red = b64(&png(28, 28, &image([200, 30, 30], [255, 255, 255])));
+    let blue = b64(&png(28, 28, &image([20, 40, 220], [0, 0, 0])));
+    let ask = |img: Option<&str>| {
+        let mut m = json!({"role": "user", "content": "What is this?"});
+        if let Some(i) = img {
+            m["images"] = json!([i]);
+        }
+        json!({"model": "seer", "messages": [m], "stream": false,
+               "options": {"temperature": 0, "num_predict": 8}})
+    };
+    let (status, plain) = post(&s, "/api/chat", ask(None)).await;
+    assert_eq!(status, 200, "{plain}");
+    let (status, a) = post(&s, "/api/chat", ask(Some(&red))).await;
+    assert_eq!(status, 200, "{a}");
+    let with = a["prompt_eval_count"].as_u64().unwrap();
+    let without = plain["prompt_eval_count"].as_u64().unwrap();
+    assert!(
+        with >= without + 4,
+        "the image's 4 tokens are counted: {with} vs {without}"
+    );
+    let (_, b) = post(&s, "/api/chat", ask(Some(&blue))).await;
+    let (_, again) = post(&s, "/api/chat", ask(Some(&red))).await;
+    let text = |v: &serde_json::Value| v["message"]["content"].as_str().unwrap().to_string();
+    assert_eq!(
+        text(&a),
+        text(&again),
+        "the same image, the same greedy answer"
+    );
+    assert_ne!(
+        text(&a),
+        text(&b),
+        "different images, different greedy answers"
+    );
+
+    // The next turn over the same image: the slot's cache holds it, so it is not encoded again.
+    let encoded = || s.log_text().matches("image encoded").count();
+    let before = encoded();
+    assert!(
+        before >= 3,
+        "each new image was encoded and logged: {before}"
+    );
+    let turn2 = json!({"model": "seer", "stream": false,
+        "options": {"temperature": 0, "num_predict": 4},
+        "messages": [{"role": "user", "content": "What is this?", "images": [red]},
+                     {"role": "assistant", "content": text(&a)},
+                     {"role": "user", "content": "And the colour?"}]});
+    let (status, t2) = post(&s, "/api/chat", turn2).await;
+    assert_eq!(status, 200, "{t2}");
+    assert_eq!(encoded(), before, "the cached image was encoded again");
+    assert!(t2["prompt_eval_count"].as_u64().unwrap() > with);
+
+    // The other routes carry images too.
+    let (status, g) = post(
+        &s,
+        "/api/generate",
+        json!({"model": "seer", "prompt": "What is this?",
+        "images": [red], "stream": false, "options": {"temperature": 0, "num_predict": 8}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{g}");
+    assert!(g["prompt_eval_count"].as_u64().unwrap() >= 4);
+    let url = format!("data:image/png;base64,{red}");
+    let (status, o) = post(
+        &s,
+        "/v1/chat/completions",
+        json!({"model": "seer", "temperature": 0, "max_tokens": 8,
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
+                                                  {"type": "text", "text": "What is this?"}]}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{o}");
+    // Each OpenAI content part is its own message: the image's tokens and a second turn.
+    assert!(
+        o["usage"]["prompt_tokens"].as_u64().unwrap() >= without + 4,
+        "{o}"
+    );
+    let (status, m) = post(
+        &s,
+        "/v1/messages",
+        json!({"model": "seer", "max_tokens": 8, "temperature": 0,
+        "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": red}},
+            {"type": "text", "text": "What is this?"}]}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["usage"]["input_tokens"].as_u64(), Some(with), "{m}");
+
+    // Errors: no projector, a corrupt image, a truncated one; each a 400, and both models
+    // answer afterwards.
+    let mut text_only = ask(Some(&red));
+    text_only["model"] = json!(MODEL);
+    let (status, e) = post(&s, "/api/chat", text_only).await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (
+            400,
+            Some("this model is missing data required for image input")
+        ),
+        "{e}"
+    );
+    for bad in [b64(b"not an image at all"), red[..40].to_string()] {
+        let (status, e) = post(&s, "/api/chat", ask(Some(&bad))).await;
+        assert_eq!(status, 400, "{e}");
+        assert!(e["error"].as_str().unwrap().contains("image"), "{e}");
+    }
+    let (status, ok) = post(&s, "/api/chat", ask(Some(&red))).await;
+    assert_eq!(status, 200, "{ok}");
+    assert_eq!(text(&ok), text(&a));
+    let (status, _) = post(
+        &s,
+        "/api/chat",
+        json!({"model": MODEL, "stream": false,
+        "messages": [{"role": "user", "content": "hi"}], "options": {"num_predict": 2}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}

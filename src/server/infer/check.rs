@@ -171,7 +171,7 @@ pub async fn acquire(
             model.short_name()
         )));
     }
-    let params = engine_options::load_params(
+    let mut params = engine_options::load_params(
         opts,
         path,
         model.adapters.clone(),
@@ -183,6 +183,7 @@ pub async fn acquire(
             llama_lm_head: state.config.llama_lm_head,
         },
     );
+    params.projector = model.projectors.first().cloned();
     Ok(state
         .sched
         .acquire(&model.short_name(), params, keep_alive)

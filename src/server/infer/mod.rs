@@ -184,11 +184,19 @@ pub async fn prepare(
     )
     .await?;
     if req.debug_render_only {
+        let images = images.len();
         return Ok(Prep::Rendered { prompt, images });
+    }
+    let (prompt, images) = render::place_images(&prompt, &images);
+    if !images.is_empty() && c.model.projectors.is_empty() {
+        return Err(ApiError::bad_request(
+            crate::engine::llama::IMAGES_UNSUPPORTED,
+        ));
     }
     let parsers = parsers(&c, &req)?;
     let with_context = matches!(&req.input, Input::Generate(g) if !g.raw);
-    let request = completion(prompt, &opts, &c, &req);
+    let mut request = completion(prompt, &opts, &c, &req);
+    request.images = images;
     Ok(Prep::Ready(Prepared {
         lease,
         request,
@@ -256,6 +264,7 @@ fn completion(
         stop: opts.stop.clone(),
         sampling: engine_options::sampling_params(opts),
         grammar: c.grammar.clone(),
+        images: Vec::new(),
         logprobs: req.logprobs || top_logprobs > 0,
         top_logprobs: top_logprobs.clamp(0, 20) as u32,
     }

@@ -15,7 +15,8 @@ use crate::server::prompt::{self, ChatTemplate};
 use crate::store::model::Model;
 use crate::template;
 
-/// The prompt for `input`, and how many images it holds.
+/// The prompt for `input`, with Ollama's `[img-N]` tag where each image goes, and the images
+/// the tags number.
 pub async fn prompt(
     lease: &Lease,
     model: &Model,
@@ -23,12 +24,12 @@ pub async fn prompt(
     input: &Input,
     num_ctx: i64,
     truncate: bool,
-) -> Result<(String, usize), ApiError> {
+) -> Result<(String, Vec<String>), ApiError> {
     match input {
         Input::Chat { messages, tools } => {
             let tmpl = ChatTemplate::for_model(model, meta)?;
-            let msgs = prompt::chat_messages(model, messages);
-            let images = msgs.iter().map(|m| m.images.len()).sum();
+            let mut msgs = prompt::chat_messages(model, messages);
+            let images = tag_images(&mut msgs);
             let text = fit_to_context(lease, &tmpl, &msgs, tools, num_ctx, truncate).await?;
             Ok((text, images))
         }
@@ -42,11 +43,12 @@ pub async fn prompt(
                 text.push_str(&check::answer(lease.runner.detokenize(tokens)).await?);
             }
             if g.raw {
+                // A raw prompt places its images with `[img-N]` itself.
                 text.push_str(&g.prompt);
             } else {
                 text.push_str(&generate(model, meta, g)?);
             }
-            Ok((text, g.images.len()))
+            Ok((text, g.images.clone()))
         }
     }
 }
@@ -130,5 +132,76 @@ fn generate(model: &Model, meta: &ModelMeta, g: &Generate) -> Result<String, Api
     let mut user = Message::new("user", g.prompt.clone());
     user.images = g.images.clone();
     msgs.push(user);
+    tag_images(&mut msgs);
     tmpl.render(&msgs, &[])
+}
+
+/// Ollama's image tags: the images of all messages are numbered in order, and each becomes
+/// `[img-N]` in its message's text, in place of the first `[img]` there, else in front of it.
+/// Returns the images in that order.
+fn tag_images(msgs: &mut [Message]) -> Vec<String> {
+    let mut images = Vec::new();
+    for m in msgs.iter_mut() {
+        for data in &m.images {
+            let tag = format!("[img-{}]", images.len());
+            m.content = match m.content.find("[img]") {
+                Some(at) => format!("{}{tag}{}", &m.content[..at], &m.content[at + 5..]),
+                None => format!("{tag}{}", m.content),
+            };
+            images.push(data.clone());
+        }
+    }
+    images
+}
+
+/// The rendered prompt with each `[img-N]` tag (of an image the request has) replaced by the
+/// engine's marker, and the images in the order their tags appear; a marker the text itself
+/// holds is removed first, so only the request's images are ever placed.
+pub fn place_images(prompt: &str, images: &[String]) -> (String, Vec<String>) {
+    use crate::engine::vision::MARKER;
+    let text = prompt.replace(MARKER, "");
+    let mut out = String::with_capacity(text.len());
+    let mut placed = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("[img-") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 5..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let n = after[..digits].parse::<usize>().ok();
+        match n.filter(|&n| n < images.len() && after[digits..].starts_with(']')) {
+            Some(n) => {
+                out.push_str(MARKER);
+                placed.push(images[n].clone());
+                rest = &after[digits + 1..];
+            }
+            None => {
+                out.push_str("[img-");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, placed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_tagged_then_placed_in_prompt_order() {
+        let mut m1 = Message::new("user", "Compare [img] with this:");
+        m1.images = vec!["A".into(), "B".into()];
+        let mut m2 = Message::new("user", "and this");
+        m2.images = vec!["C".into()];
+        let mut msgs = vec![m1, m2];
+        assert_eq!(tag_images(&mut msgs), ["A", "B", "C"]);
+        assert_eq!(msgs[0].content, "[img-1]Compare [img-0] with this:");
+        assert_eq!(msgs[1].content, "[img-2]and this");
+        let all = vec!["A".to_string(), "B".into(), "C".into()];
+        // The first message was dropped to fit the context: only C is placed.
+        let (p, placed) = place_images("<u>[img-2]and this <__media__>[img-9] [img-x</u>", &all);
+        assert_eq!(p, "<u><__media__>and this [img-9] [img-x</u>");
+        assert_eq!(placed, ["C"]);
+    }
 }

@@ -177,6 +177,7 @@ impl Running {
                 Some(Event::Done(done)) => Out::Done(self.finish(&done)),
                 Some(Event::Error(e)) => Out::Error(ApiError::internal(e)),
                 Some(Event::InvalidGrammar(e)) => Out::Error(invalid_grammar(&e)),
+                Some(Event::InvalidInput(e)) => Out::Error(ApiError::bad_request(e)),
             };
             self.ended = true;
             return Some(out);
