@@ -8,6 +8,7 @@ pub mod cp;
 pub mod create;
 pub mod display;
 pub mod format;
+pub mod images;
 pub mod list;
 pub mod placeholder;
 pub mod progress;

@@ -192,6 +192,8 @@ struct Session {
     options: Map<String, Value>,
     messages: Vec<Message>,
     history: bool,
+    /// The model sees images: paths in a line are sent as images (`cli::images`).
+    vision: bool,
 }
 
 impl Session {
@@ -217,7 +219,7 @@ impl Session {
 
 /// Loads the model (an empty chat, as Ollama does, so the first answer is not slowed by it) and
 /// returns the stored MESSAGE history to show, and the parent model name.
-async fn load(client: &Client, session: &Session) -> Result<(Vec<Message>, String), CliError> {
+async fn load(client: &Client, session: &mut Session) -> Result<(Vec<Message>, String), CliError> {
     let req = ChatRequest {
         model: session.model.clone(),
         keep_alive: session.opts.keep_alive,
@@ -229,6 +231,7 @@ async fn load(client: &Client, session: &Session) -> Result<(Vec<Message>, Strin
         r?;
     }
     let show = client.show(&session.show_request()).await?;
+    session.vision = show.capabilities.iter().any(|c| c == "vision");
     Ok((show.messages, show.details.parent_model))
 }
 
@@ -256,8 +259,9 @@ pub async fn repl(
         options: Map::new(),
         messages: Vec::new(),
         history: !config.nohistory,
+        vision: false,
     };
-    let (stored, parent) = load(client, &session).await?;
+    let (stored, parent) = load(client, &mut session).await?;
     session.parent = parent;
     print_history(&stored);
 
@@ -299,6 +303,15 @@ pub async fn repl(
         match reader.feed(&line) {
             Input::More | Input::Empty => {}
             Input::System(text) => session.set_system(text),
+            // A line that starts with an image's path is a message to a vision model.
+            Input::Command(words)
+                if session.vision
+                    && words
+                        .first()
+                        .is_some_and(|w| super::images::is_image_path(w)) =>
+            {
+                answer(client, &mut session, line.trim().to_string(), config).await?
+            }
             Input::Command(words) => {
                 if !command(client, &mut session, &words).await? {
                     break;
@@ -318,7 +331,17 @@ async fn answer(
     text: String,
     config: &Config,
 ) -> Result<(), CliError> {
-    session.messages.push(Message::new("user", text));
+    let mut message = Message::new("user", text);
+    if session.vision {
+        match super::images::extract(&message.content) {
+            Ok((text, images)) => (message.content, message.images) = (text, images),
+            Err(e) => {
+                println!("error: {e}");
+                return Ok(());
+            }
+        }
+    }
+    session.messages.push(message);
     let req = ChatRequest {
         model: session.model.clone(),
         messages: session.messages.clone(),

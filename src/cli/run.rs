@@ -199,9 +199,16 @@ pub async fn run(client: &Client, args: RunArgs, config: &Config) -> Result<(), 
         return repl::repl(client, &args.model, opts, config).await;
     }
 
+    // A vision model takes the images whose paths the prompt names.
+    let (prompt, images) = if can("vision") {
+        super::images::extract(&prompt)?
+    } else {
+        (prompt, Vec::new())
+    };
     let req = GenerateRequest {
         model: args.model.clone(),
         prompt: prompt.clone(),
+        images,
         keep_alive: opts.keep_alive,
         format: opts.format_value(),
         think: opts.think.clone(),

@@ -307,7 +307,7 @@ fn seer(s: &Server) {
     std::fs::copy(gguf(), dir.path().join("text.gguf")).unwrap();
     std::fs::write(
         dir.path().join("Modelfile"),
-        "FROM ./text.gguf\nFROM ./mmproj.gguf\n",
+        "FROM ./text.gguf\nFROM ./mmproj.gguf\nPARAMETER num_predict 16\n",
     )
     .unwrap();
     let mf = dir.path().join("Modelfile");
@@ -441,4 +441,52 @@ async fn images_reach_the_model_through_the_projector() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+/// `rollama run` picks up image paths in the prompt for a vision model, as Ollama's CLI does,
+/// and a missing file is a clear error; a text model gets the path as text.
+#[test]
+fn run_sends_the_images_a_prompt_names() {
+    let s = Server::start_env(&[("OLLAMA_DEBUG", "1")]);
+    seer(&s);
+    let dir = tempdir();
+    let path = dir.path().join("red square.png");
+    std::fs::write(&path, png(28, 28, &image([200, 30, 30], [255, 255, 255]))).unwrap();
+    let quoted = format!("what is in '{}'", path.display());
+    let out = s.cli(&["run", "seer", &quoted]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("Added image '{}'", path.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).is_empty());
+    assert!(
+        s.log_text().contains("image encoded"),
+        "the image reached the runner"
+    );
+    let escaped = format!(
+        "what is in {}",
+        path.display().to_string().replace(' ', "\\ ")
+    );
+    let out = s.cli(&["run", "seer", &escaped]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let missing = dir.path().join("missing.png");
+    let out = s.cli(&["run", "seer", &format!("what is in {}", missing.display())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "Error: couldn't read image '{}': ",
+            missing.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.cli(&["run", MODEL, &format!("what is in {}", missing.display())]);
+    assert!(
+        out.status.success(),
+        "a text model takes the path as text: {}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("Added image"));
 }
