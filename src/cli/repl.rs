@@ -412,6 +412,14 @@ async fn command(
             Some("set") => eprint!("{HELP_SET}"),
             Some("show") => eprint!("{HELP_SHOW}"),
             Some("shortcut" | "shortcuts") => eprint!("{HELP_SHORTCUTS}"),
+            // Ollama's extra line for multimodal models (rollama takes no audio yet).
+            _ if session.vision => eprint!(
+                "{}",
+                HELP.replace(
+                    "message.\n\n",
+                    "message.\nUse /path/to/file to include .jpg, .png, or .webp images.\n\n"
+                )
+            ),
             _ => eprint!("{HELP}"),
         },
         "/clear" => {

@@ -38,7 +38,7 @@ impl Tmux {
         Tmux { socket }
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let ok = Command::new("tmux")
             .args(["-L", &self.socket, "send-keys", "-t", "0"])
             .args(keys)
@@ -49,7 +49,7 @@ impl Tmux {
     }
 
     /// Types a line literally, then Enter.
-    fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         let ok = Command::new("tmux")
             .args(["-L", &self.socket, "send-keys", "-t", "0", "-l", text])
             .status()
@@ -136,7 +136,7 @@ fn prompts(screen: &str) -> usize {
     screen.lines().filter(|l| l.starts_with(">>> ")).count()
 }
 
-fn run_in_tmux(s: &Server, name: &str, model: &str) -> Tmux {
+pub(crate) fn run_in_tmux(s: &Server, name: &str, model: &str) -> Tmux {
     let command = format!(
         "env OLLAMA_HOST={} HOME={} TERM=xterm {BIN} run {model}; echo EXIT=$?; sleep 600",
         s.host(),

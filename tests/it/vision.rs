@@ -412,6 +412,18 @@ async fn images_reach_the_model_through_the_projector() {
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["usage"]["input_tokens"].as_u64(), Some(with), "{m}");
 
+    // A large image is resized to the projector's input by llama.cpp: still 4 tokens.
+    let big = b64(&png(1024, 768, &{
+        let mut px = Vec::with_capacity(1024 * 768 * 3);
+        for i in 0..1024 * 768 {
+            px.extend_from_slice(&[(i % 251) as u8, (i % 13) as u8 * 19, 90]);
+        }
+        px
+    }));
+    let (status, large) = post(&s, "/api/chat", ask(Some(&big))).await;
+    assert_eq!(status, 200, "{large}");
+    assert_eq!(large["prompt_eval_count"].as_u64(), Some(with), "{large}");
+
     // Errors: no projector, a corrupt image, a truncated one; each a 400, and both models
     // answer afterwards.
     let mut text_only = ask(Some(&red));
@@ -489,4 +501,41 @@ fn run_sends_the_images_a_prompt_names() {
         stderr(&out)
     );
     assert!(!stderr(&out).contains("Added image"));
+}
+
+/// The REPL of a vision model: `/?` says how to include images, `/show info` shows the
+/// projector, and a line that starts with an image's path sends the image.
+#[test]
+fn the_repl_takes_image_paths() {
+    use crate::repl::run_in_tmux;
+    let s = Server::start_env(&[("OLLAMA_DEBUG", "1")]);
+    seer(&s);
+    let dir = tempdir();
+    let path = dir.path().join("red.png");
+    std::fs::write(&path, png(28, 28, &image([200, 30, 30], [255, 255, 255]))).unwrap();
+    let t = run_in_tmux(&s, "v", "seer");
+    t.wait_for("the prompt", |s| s.contains(">>> "));
+    t.line("/?");
+    t.wait_for("the image hint", |s| {
+        s.contains("Use /path/to/file to include .jpg, .png, or .webp images.")
+    });
+    t.line("/show info");
+    t.wait_for("the projector section", |s| {
+        s.contains("  Projector") && s.contains("dimensions")
+    });
+    t.line(&format!("{} what is this?", path.display()));
+    t.wait_for("the image added", |s| {
+        s.contains(&format!("Added image '{}'", path.display()))
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !s.log_text().contains("image encoded") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no image reached the runner"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    t.line("/bye");
+    let end = t.wait_for("exit", |s| s.contains("EXIT="));
+    assert!(end.contains("EXIT=0"), "{end}");
 }
