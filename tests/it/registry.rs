@@ -20,7 +20,7 @@ use crate::harness::*;
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 
 /// A `docker-registry serve` on a free loopback port, storing into a temp dir.
-struct DockerRegistry {
+pub(crate) struct DockerRegistry {
     child: Child,
     port: u16,
     storage: PathBuf,
@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 }
 
 impl DockerRegistry {
-    fn start() -> DockerRegistry {
+    pub(crate) fn start() -> DockerRegistry {
         assert!(
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} is needed: apt-get install docker-registry (scripts/test.sh installs it)"
@@ -79,7 +79,7 @@ impl DockerRegistry {
         }
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -196,7 +196,7 @@ impl Proxy {
         }
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 

@@ -539,3 +539,42 @@ fn the_repl_takes_image_paths() {
     let end = t.wait_for("exit", |s| s.contains("EXIT="));
     assert!(end.contains("EXIT=0"), "{end}");
 }
+
+/// A vision model pushed to a registry and pulled into another store keeps its projector layer
+/// and sees images there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pulled_vision_model_keeps_its_projector() {
+    use serde_json::json;
+    let reg = crate::registry::DockerRegistry::start();
+    let a = Server::start();
+    seer(&a);
+    let name = format!("{}/test/seer:latest", reg.host());
+    assert!(a.cli(&["cp", "seer", &name]).status.success());
+    let out = a.cli(&["push", "--insecure", &name]);
+    assert!(out.status.success(), "push: {}", stderr(&out));
+    let b = Server::start_empty();
+    let out = b.cli(&["pull", "--insecure", &name]);
+    assert!(out.status.success(), "pull: {}", stderr(&out));
+    let (_, show) = post(&b, "/api/show", json!({"model": name})).await;
+    assert!(
+        show["capabilities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("vision")),
+        "{show}"
+    );
+    assert_eq!(show["projector_info"]["clip.projector_type"], "mlp");
+    let red = b64(&png(28, 28, &image([200, 30, 30], [255, 255, 255])));
+    let ask = |model: &str| {
+        json!({"model": model, "stream": false, "options": {"temperature": 0, "num_predict": 8},
+        "messages": [{"role": "user", "content": "What is this?", "images": [red]}]})
+    };
+    let (status, there) = post(&b, "/api/chat", ask(&name)).await;
+    assert_eq!(status, 200, "{there}");
+    let (_, here) = post(&a, "/api/chat", ask("seer")).await;
+    assert_eq!(
+        there["message"]["content"], here["message"]["content"],
+        "the same weights answer alike"
+    );
+    assert_eq!(there["prompt_eval_count"], here["prompt_eval_count"]);
+}
