@@ -15,7 +15,8 @@
 //!   prefixes across each other, prompt-lookup speculative decoding (`engine::draft`),
 //!   grammar-constrained sampling with grammars built on a background thread, logprobs, KV cache
 //!   types, rollama's own output layer (`engine::lm_head`), an embedding context that skips the
-//!   output layer and mean-pools itself (`engine::embed`)), the runner process and its
+//!   output layer and mean-pools itself (`engine::embed`), images through llama.cpp's `mtmd`
+//!   for models with a projector (`engine::vision`)), the runner process and its
 //!   protocol (`engine::process`), GGUF metadata, option mapping.
 //! - [`registry`]: pull and push over the registry protocol (ranged parallel downloads that
 //!   resume across server restarts, verified before visible; chunked uploads; the signed
@@ -77,6 +78,11 @@
 //!   log-probabilities) rather than one event per kind, so the native routes keep Ollama's one
 //!   line per step. The JSON-schema-to-grammar conversion runs in the runner's grammar thread
 //!   (`engine::Grammar::JsonSchema`); the server process makes no llama.cpp call.
+//! - Images are evaluated into a sequence through mtmd between decode steps, each as its own
+//!   decode (a llama.cpp batch holds tokens or embeddings, not both); in the prompt and the
+//!   slot caches they stand as negative placeholder ids drawn from their bytes
+//!   (`engine::vision`), so prefix reuse treats them like tokens. A model with a projector does
+//!   not use rollama's own output layer (mtmd's decodes run outside its bookkeeping).
 //! - Not built yet: context shift (generation stops with `length` when the context is full),
 //!   quantization on create, stored responses (`previous_response_id`). See README.md.
 

@@ -2,7 +2,8 @@
 //! results come back as a stream of [`Event`]s. Every type crossing the boundary is plain data
 //! (serde-serialisable), so the engine can move into a child process without the scheduler or
 //! server noticing. [`llama`] is the llama-cpp-2 implementation; [`gguf`] reads model metadata
-//! without loading tensors; [`options`] maps Ollama's options onto engine parameters.
+//! without loading tensors; [`options`] maps Ollama's options onto engine parameters; [`vision`]
+//! loads a vision model's projector and evaluates images (llama.cpp's `mtmd`).
 //!
 //! A leaf: depends on nothing above it (no server, scheduler, store or CLI).
 
