@@ -503,13 +503,16 @@ impl Slot {
     }
 }
 
+/// An image of a prompt and the index of its first placeholder.
+type PlacedImage = (usize, super::vision::Image);
+
 /// One request being served in a slot.
 struct Sequence {
     tx: mpsc::UnboundedSender<Event>,
     /// Text tokens and, for each image, its placeholders ([`super::vision`]).
     prompt: Vec<LlamaToken>,
     /// The prompt's images, by the index of their first placeholder.
-    images: Vec<(usize, super::vision::Image)>,
+    images: Vec<PlacedImage>,
     /// Index of the next prompt token to evaluate.
     next_prompt: usize,
     reused: usize,
@@ -739,7 +742,7 @@ impl Engine<'_, '_> {
     fn prompt_with_images(
         &self,
         req: &CompletionRequest,
-    ) -> Result<(Vec<LlamaToken>, Vec<(usize, super::vision::Image)>), String> {
+    ) -> Result<(Vec<LlamaToken>, Vec<PlacedImage>), String> {
         use base64::Engine as _;
         if req.images.is_empty() {
             return Ok((self.tokenize(&req.prompt), Vec::new()));

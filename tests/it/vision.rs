@@ -87,14 +87,14 @@ fn mtmd_encodes_images_with_the_synthetic_projector() {
             .with_n_threads(2)
             .with_n_threads_batch(2);
         let mut ctx = model.new_context(backend, ctx_params).expect("context");
-        let mut n_past = chunks
+        let n_past = chunks
             .eval_chunks(&mut mtmd, &mut ctx, 0, 0, 256, true)
             .expect("eval");
         // Greedy: eight tokens.
         let mut out = Vec::new();
         let mut batch = llama_cpp_2::llama_batch::LlamaBatch::new(1, 1);
         let mut last = -1;
-        for _ in 0..8 {
+        for pos in n_past..n_past + 8 {
             let logits = ctx.get_logits_ith(last);
             let best = logits
                 .iter()
@@ -105,10 +105,9 @@ fn mtmd_encodes_images_with_the_synthetic_projector() {
             out.push(best);
             batch.clear();
             batch
-                .add(llama_cpp_2::token::LlamaToken(best), n_past, &[0], true)
+                .add(llama_cpp_2::token::LlamaToken(best), pos, &[0], true)
                 .unwrap();
             ctx.decode(&mut batch).expect("decode");
-            n_past += 1;
             last = 0;
         }
         (image_tokens, out)
