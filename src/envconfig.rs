@@ -29,7 +29,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     (
         "OLLAMA_CONTEXT_LENGTH",
-        "Context length to use unless otherwise specified (default 4096)",
+        "Context length to use unless otherwise specified (default 0: auto, 4096)",
     ),
     (
         "OLLAMA_NUM_PARALLEL",
@@ -61,6 +61,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "Quantization type for the K/V cache (default: f16; q8_0, q4_0 need flash attention)",
     ),
 ];
+
+/// The context `OLLAMA_CONTEXT_LENGTH=0` (auto, the default) means here: Ollama's tier for
+/// machines without 23 GiB of accelerator memory.
+pub const AUTO_CONTEXT_LENGTH: u32 = 4096;
 
 /// `OLLAMA_NUM_PARALLEL` when unset or 0.
 pub const DEFAULT_PARALLEL: u64 = 4;
@@ -222,7 +226,12 @@ impl Config {
                 }
             }
         };
-        let context_length = uint("OLLAMA_CONTEXT_LENGTH", 4096).clamp(4, u32::MAX as u64) as u32;
+        // 0 is Ollama's "auto": tiers by accelerator memory, 4096 without one (rollama does not
+        // measure GPU memory, so 4096 everywhere).
+        let context_length = match uint("OLLAMA_CONTEXT_LENGTH", 0) {
+            0 => AUTO_CONTEXT_LENGTH,
+            n => n.clamp(4, u32::MAX as u64) as u32,
+        };
         // rollama's default is 4 where Ollama's is 1: four slots serve 2.2x the tokens of one
         // at four clients and cost a single client nothing (README, Benchmarks); 0 = default.
         let num_parallel = match uint("OLLAMA_NUM_PARALLEL", DEFAULT_PARALLEL) {
@@ -526,6 +535,14 @@ mod tests {
         let env: HashMap<&str, &str> = [("OLLAMA_HOST", "  \"127.0.0.1:5555\" ")].into();
         let c = Config::from_lookup(|k| env.get(k).map(|s| s.to_string()));
         assert_eq!(c.host.port, 5555);
+    }
+
+    #[test]
+    fn a_zero_context_length_is_auto() {
+        let c = Config::from_lookup(|k| (k == "OLLAMA_CONTEXT_LENGTH").then(|| "0".to_string()));
+        assert_eq!(c.context_length, AUTO_CONTEXT_LENGTH);
+        let c = Config::from_lookup(|k| (k == "OLLAMA_CONTEXT_LENGTH").then(|| "8192".to_string()));
+        assert_eq!(c.context_length, 8192);
     }
 
     #[test]

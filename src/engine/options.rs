@@ -19,8 +19,14 @@ pub fn load_params(
     let mut num_ctx = opts.num_ctx.clamp(4, u32::MAX as i64) as u32;
     if let Some(trained) = trained_ctx
         && trained > 0
+        && u64::from(num_ctx) > trained
     {
-        num_ctx = num_ctx.min(trained.min(u32::MAX as u64) as u32);
+        tracing::warn!(
+            requested = num_ctx,
+            trained,
+            "requested context size too large for model, capping to the trained context"
+        );
+        num_ctx = trained.min(u32::MAX as u64) as u32;
     }
     let num_thread = match opts.num_thread {
         n if n > 0 => n.min(1024) as u32,

@@ -456,3 +456,24 @@ async fn logprobs_report_each_token_and_its_alternatives() {
         )
     );
 }
+
+/// A `num_ctx` beyond what the model was trained for is capped to it, with a warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_context_beyond_the_trained_one_is_capped_with_a_warning() {
+    let s = Server::start_env(&[("OLLAMA_NUM_PARALLEL", "1")]);
+    let (status, r) = post(
+        &s,
+        "/api/generate",
+        json!({"model": MODEL, "prompt": "Hi", "stream": false,
+               "options": {"num_ctx": 1_000_000, "num_predict": 1}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let ps = get(&s, "/api/ps").await;
+    assert_eq!(ps["models"][0]["context_length"], 32768, "{ps}");
+    assert!(
+        s.log_text().contains("capping to the trained context"),
+        "{}",
+        s.log_text()
+    );
+}

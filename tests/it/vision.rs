@@ -411,6 +411,20 @@ async fn images_reach_the_model_through_the_projector() {
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["usage"]["input_tokens"].as_u64(), Some(with), "{m}");
 
+    // A vision model's context is at least 2048 tokens, as in Ollama.
+    let mut small = ask(Some(&red));
+    small["options"]["num_ctx"] = json!(512);
+    let (status, r) = post(&s, "/api/chat", small).await;
+    assert_eq!(status, 200, "{r}");
+    let ps = get(&s, "/api/ps").await;
+    let ctx = ps["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "seer:latest")
+        .map(|m| m["context_length"].clone());
+    assert_eq!(ctx, Some(json!(2048)), "{ps}");
+
     // A large image is resized to the projector's input by llama.cpp: still 4 tokens.
     let big = b64(&png(1024, 768, &{
         let mut px = Vec::with_capacity(1024 * 768 * 3);

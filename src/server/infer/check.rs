@@ -184,6 +184,16 @@ pub async fn acquire(
         },
     );
     params.projector = model.projectors.first().cloned();
+    // A vision model gets at least 2048 tokens of context, as in Ollama (an image alone can
+    // take hundreds).
+    if params.projector.is_some() {
+        let floor = meta
+            .context_length
+            .filter(|&t| t > 0)
+            .unwrap_or(2048)
+            .min(2048) as u32;
+        params.num_ctx = params.num_ctx.max(floor);
+    }
     Ok(state
         .sched
         .acquire(&model.short_name(), params, keep_alive)
