@@ -19,6 +19,7 @@ pub mod infer;
 pub mod listen;
 pub mod meta;
 pub mod models;
+pub mod native;
 pub mod openai;
 pub mod prompt;
 pub mod schema;

@@ -23,15 +23,10 @@ pub struct NdjsonSender {
 impl NdjsonSender {
     /// Sends one object as a line; false when the client has gone away.
     pub async fn send<T: Serialize>(&self, value: &T) -> bool {
-        let mut line = match serde_json::to_vec(value) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("serialising a stream line: {e}");
-                return true;
-            }
-        };
-        line.push(b'\n');
-        self.tx.send(bytes::Bytes::from(line)).await.is_ok()
+        match encode_line(value) {
+            Some(line) => self.tx.send(line).await.is_ok(),
+            None => true,
+        }
     }
 
     /// The last line of a stream that failed after it started.
@@ -60,14 +55,22 @@ pub enum Framing {
     Sse,
 }
 
-/// One NDJSON line.
+/// One NDJSON line (`{}` if the value cannot be serialised, which is logged).
 pub fn line<T: Serialize>(value: &T) -> bytes::Bytes {
-    let mut line = serde_json::to_vec(value).unwrap_or_else(|e| {
-        tracing::error!("serialising a stream line: {e}");
-        b"{}".to_vec()
-    });
-    line.push(b'\n');
-    bytes::Bytes::from(line)
+    encode_line(value).unwrap_or_else(|| bytes::Bytes::from_static(b"{}\n"))
+}
+
+fn encode_line<T: Serialize>(value: &T) -> Option<bytes::Bytes> {
+    match serde_json::to_vec(value) {
+        Ok(mut line) => {
+            line.push(b'\n');
+            Some(bytes::Bytes::from(line))
+        }
+        Err(e) => {
+            tracing::error!("serialising a stream line: {e}");
+            None
+        }
+    }
 }
 
 /// One server-sent event without a name (`data: ...`).

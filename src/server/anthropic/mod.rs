@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::infer::{self, Finish, Out, Piece, Prep, Started, Whole};
+use super::infer::{self, Finish, Out, Piece, Prep, Whole};
 use super::stream::{self, Framing};
 
 /// Random lower-case hex, `n` bytes of it.
@@ -63,17 +63,15 @@ pub async fn messages(State(state): State<super::State>, body: Bytes) -> Respons
         Err(e) => return e.anthropic(),
     };
     let model = parsed.request.model.clone();
-    let running = match infer::start(&state, parsed.request, started).await {
-        Ok(Started::Running(r)) => r,
-        Ok(Started::Nothing(whole)) => return answer(&model, whole),
-        Err(e) => return e.anthropic(),
-    };
-    if !parsed.stream {
-        return match running.collect().await {
-            Ok(whole) => answer(&model, whole),
-            Err(e) => e.anthropic(),
+    let whole = |w| answer(&model, w);
+    let (req, streaming) = (parsed.request, parsed.stream);
+    let running =
+        match infer::run_or_answer(&state, req, started, streaming, whole, ApiError::anthropic)
+            .await
+        {
+            Ok(running) => running,
+            Err(response) => return response,
         };
-    }
     let mut events = Events::new(model, parsed.estimate);
     stream::completion(running, Framing::Sse, move |out| events.next(out))
         .await
@@ -89,14 +87,11 @@ pub async fn count_tokens(State(state): State<super::State>, body: Bytes) -> Res
         Err(e) => return e.anthropic(),
     };
     parsed.request.debug_render_only = true;
-    let name = parsed.request.model.clone();
     let counted = async {
-        let prompt = match infer::prepare(&state, parsed.request, started).await? {
-            Prep::Rendered { prompt, .. } => prompt,
-            _ => return Err(ApiError::internal("the prompt was not rendered")),
-        };
-        let lease = infer::lease_by_name(&state, &name, None, None).await?;
-        infer::tokenize(&lease, prompt).await
+        match infer::prepare(&state, parsed.request, started).await? {
+            Prep::Rendered { prompt, lease, .. } => infer::tokenize(&lease, prompt).await,
+            _ => Err(ApiError::internal("the prompt was not rendered")),
+        }
     };
     match counted.await {
         Ok(tokens) => axum::Json(json!({"input_tokens": tokens.len()})).into_response(),

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::api::types::Message;
-use crate::server::error::ApiError;
+use crate::server::error::{ApiError, go_json_kind};
 use crate::server::infer::{InferRequest, Input};
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -247,7 +247,7 @@ fn tools(tools: Option<&Value>) -> Result<Vec<Value>, ApiError> {
         if !matches!(schema, Value::Object(_) | Value::Null) {
             return Err(bad(format!(
                 "invalid input_schema for tool \"{name}\": json: cannot unmarshal {} into Go value of type api.ToolFunctionParameters",
-                kind(&schema)
+                go_json_kind(&schema)
             )));
         }
         let mut function = json!({"name": name, "parameters": schema});
@@ -257,17 +257,6 @@ fn tools(tools: Option<&Value>) -> Result<Vec<Value>, ApiError> {
         out.push(json!({"type": "function", "function": function}));
     }
     Ok(out)
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// `max_tokens`, `stop_sequences`, and the sampling fields that are present.

@@ -11,10 +11,8 @@ mod check;
 mod render;
 mod run;
 
-pub use check::{
-    Checked, acquire, answer, check, check_async, lease_by_name, merge_options, runner_stopped,
-    tokenize,
-};
+use check::{Checked, acquire, check_async, merge_options};
+pub use check::{answer, lease_by_name, runner_stopped, tokenize};
 pub use run::{Finish, Out, Parsers, Piece, Running, Whole};
 
 use std::sync::Arc;
@@ -104,10 +102,12 @@ pub enum Prep {
     Unload,
     /// Empty input: the model is loaded, nothing to generate.
     Load,
-    /// `_debug_render_only`: the prompt, and how many images it holds.
+    /// `_debug_render_only`: the prompt, how many images it holds, and the runner it was
+    /// rendered for (to count its tokens).
     Rendered {
         prompt: String,
         images: usize,
+        lease: Lease,
     },
     Ready(Prepared),
 }
@@ -174,10 +174,16 @@ pub async fn prepare(
         return Ok(Prep::Load);
     }
     let load_duration = started.elapsed();
+    // The model's template, parsed once for the prompt and the parsers (a raw prompt has none).
+    let raw = matches!(&req.input, Input::Generate(g) if g.raw);
+    let tmpl = match raw {
+        true => None,
+        false => Some(ChatTemplate::for_model(&c.model, &c.meta)?),
+    };
     let (prompt, images) = render::prompt(
         &lease,
         &c.model,
-        &c.meta,
+        tmpl.as_ref(),
         &req.input,
         opts.num_ctx,
         req.truncate,
@@ -185,7 +191,11 @@ pub async fn prepare(
     .await?;
     if req.debug_render_only {
         let images = images.len();
-        return Ok(Prep::Rendered { prompt, images });
+        return Ok(Prep::Rendered {
+            prompt,
+            images,
+            lease,
+        });
     }
     let (prompt, images) = render::place_images(&prompt, &images);
     if !images.is_empty() && c.model.projectors.is_empty() {
@@ -193,7 +203,7 @@ pub async fn prepare(
             crate::engine::llama::IMAGES_UNSUPPORTED,
         ));
     }
-    let parsers = parsers(&c, &req)?;
+    let parsers = parsers(&c, &req, tmpl.as_ref());
     let with_context = matches!(&req.input, Input::Generate(g) if !g.raw);
     let mut request = completion(prompt, &opts, &c, &req);
     request.images = images;
@@ -224,6 +234,31 @@ pub async fn start(
         Prep::Ready(p) => Started::Running(p.run()?),
         Prep::Load | Prep::Rendered { .. } => Started::Nothing(Whole::nothing("load")),
         Prep::Unload => Started::Nothing(Whole::nothing("unload")),
+    })
+}
+
+/// [`start`] for adapters that answer in one piece unless streaming: the run to stream, or
+/// (as `Err`) the adapter's answer, made by `whole` from the collected run or a request that
+/// generated nothing, or by `error`.
+pub async fn run_or_answer<R>(
+    state: &Arc<AppState>,
+    req: InferRequest,
+    started: Instant,
+    streaming: bool,
+    whole: impl FnOnce(Whole) -> R,
+    error: impl FnOnce(ApiError) -> R,
+) -> Result<Running, R> {
+    let running = match start(state, req, started).await {
+        Ok(Started::Running(running)) => running,
+        Ok(Started::Nothing(w)) => return Err(whole(w)),
+        Err(e) => return Err(error(e)),
+    };
+    if streaming {
+        return Ok(running);
+    }
+    Err(match running.collect().await {
+        Ok(w) => whole(w),
+        Err(e) => error(e),
     })
 }
 
@@ -273,13 +308,11 @@ fn completion(
 /// The thinking parser when the model can think, the request does not turn thinking off
 /// (absent means on, as Ollama does) and the template names its tags (raw prompts skip the
 /// template, so have none); the tool-call parser when the request offers tools.
-fn parsers(c: &Checked, req: &InferRequest) -> Result<Parsers, ApiError> {
-    let raw = matches!(&req.input, Input::Generate(g) if g.raw);
+fn parsers(c: &Checked, req: &InferRequest, tmpl: Option<&ChatTemplate>) -> Parsers {
     let mut parsers = Parsers::default();
-    if raw {
-        return Ok(parsers);
-    }
-    let tmpl = ChatTemplate::for_model(&c.model, &c.meta)?;
+    let Some(tmpl) = tmpl else {
+        return parsers;
+    };
     let on = !matches!(req.think, Some(Value::Bool(false)));
     if on && c.can("thinking") {
         parsers.thinking = think_tags(tmpl.source()).map(ThinkingParser::new);
@@ -292,5 +325,5 @@ fn parsers(c: &Checked, req: &InferRequest) -> Result<Parsers, ApiError> {
             ToolParser::tool_names(tools),
         ));
     }
-    Ok(parsers)
+    parsers
 }

@@ -10,27 +10,28 @@ use super::{Generate, Input};
 use crate::api::types::Message;
 use crate::sched::Lease;
 use crate::server::error::ApiError;
-use crate::server::meta::ModelMeta;
 use crate::server::prompt::{self, ChatTemplate};
 use crate::store::model::Model;
 use crate::template;
 
-/// The prompt for `input`, with Ollama's `[img-N]` tag where each image goes, and the images
-/// the tags number.
+/// The prompt for `input` through the model's template `tmpl` (`None` only for a raw
+/// generate prompt), with Ollama's `[img-N]` tag where each image goes, and the images the
+/// tags number.
 pub async fn prompt(
     lease: &Lease,
     model: &Model,
-    meta: &ModelMeta,
+    tmpl: Option<&ChatTemplate>,
     input: &Input,
     num_ctx: i64,
     truncate: bool,
 ) -> Result<(String, Vec<String>), ApiError> {
+    let no_template = || ApiError::internal("no template to render the prompt with");
     match input {
         Input::Chat { messages, tools } => {
-            let tmpl = ChatTemplate::for_model(model, meta)?;
+            let tmpl = tmpl.ok_or_else(no_template)?;
             let mut msgs = prompt::chat_messages(model, messages);
             let images = tag_images(&mut msgs);
-            let text = fit_to_context(lease, &tmpl, &msgs, tools, num_ctx, truncate).await?;
+            let text = fit_to_context(lease, tmpl, &msgs, tools, num_ctx, truncate).await?;
             Ok((text, images))
         }
         Input::Generate(g) => {
@@ -46,7 +47,7 @@ pub async fn prompt(
                 // A raw prompt places its images with `[img-N]` itself.
                 text.push_str(&g.prompt);
             } else {
-                text.push_str(&generate(model, meta, g)?);
+                text.push_str(&generate(model, tmpl.ok_or_else(no_template)?, g)?);
             }
             Ok((text, g.images.clone()))
         }
@@ -98,11 +99,13 @@ async fn fit_to_context(
 /// The prompt as Ollama renders it for generate: a template override or `suffix` executes the Go
 /// template directly; otherwise system + MESSAGE history (unless `context`) + the user prompt go
 /// through the model's template.
-fn generate(model: &Model, meta: &ModelMeta, g: &Generate) -> Result<String, ApiError> {
+fn generate(model: &Model, tmpl: &ChatTemplate, g: &Generate) -> Result<String, ApiError> {
+    let request_template;
     let tmpl = if g.template.is_empty() {
-        ChatTemplate::for_model(model, meta)?
+        tmpl
     } else {
-        ChatTemplate::Go(prompt::parse_go(&g.template)?)
+        request_template = ChatTemplate::Go(prompt::parse_go(&g.template)?);
+        &request_template
     };
     if !g.suffix.is_empty() {
         let ChatTemplate::Go(t) = &tmpl else {

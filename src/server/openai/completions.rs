@@ -48,17 +48,20 @@ pub async fn completions(State(state): State<crate::server::State>, body: Bytes)
         top_logprobs,
         ..InferRequest::default()
     };
-    let running = match infer::start(&state, req, started).await {
-        Ok(Started::Running(running)) => running,
-        Ok(Started::Nothing(whole)) => return answer(&model, whole),
-        Err(e) => return e.openai(),
+    let whole = |w| answer(&model, w);
+    let running = match infer::run_or_answer(
+        &state,
+        req,
+        started,
+        streaming,
+        whole,
+        ApiError::openai,
+    )
+    .await
+    {
+        Ok(running) => running,
+        Err(response) => return response,
     };
-    if !streaming {
-        return match running.collect().await {
-            Ok(whole) => answer(&model, whole),
-            Err(e) => e.openai(),
-        };
-    }
     let id = format!("cmpl-{}", rand::random_range(0..999));
     let created = now_unix();
     let body_of = move |choices: Value, usage: Option<Value>| {

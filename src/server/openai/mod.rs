@@ -25,8 +25,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::error::{ApiError, ApiJson};
-use super::infer::{self, Finish, InferRequest, Input, Out, Running, Started};
+use super::error::{ApiError, ApiJson, go_json_kind};
+use super::infer::{self, Finish, InferRequest, Input, Out, Running};
 use super::stream::{self, Framing};
 use crate::api::types::Logprob;
 
@@ -120,18 +120,25 @@ fn think(r: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
         .get("reasoning_effort")
         .or_else(|| r.get("reasoning").and_then(|x| x.get("effort")))
         .and_then(Value::as_str);
-    Ok(match effort {
-        None => None,
-        Some("none") => Some(json!(false)),
-        Some("minimal") => Some(json!("low")),
-        Some(l @ ("low" | "medium" | "high" | "max")) => Some(json!(l)),
-        Some("xhigh" | "ultra") => Some(json!("max")),
-        Some(other) => {
-            return Err(invalid(&format!(
-                "invalid reasoning value: '{other}' (must be \"none\", \"minimal\", \"low\", \"medium\", \"high\", \"xhigh\", or \"max\")"
-            )));
-        }
-    })
+    match effort {
+        None => Ok(None),
+        Some(e) => effort_think(e).map(Some).ok_or_else(|| {
+            invalid(&format!(
+                "invalid reasoning value: '{e}' (must be \"none\", \"minimal\", \"low\", \"medium\", \"high\", \"xhigh\", or \"max\")"
+            ))
+        }),
+    }
+}
+
+/// A reasoning effort as a native `think`, as Ollama maps it; `None` for an unknown effort.
+fn effort_think(effort: &str) -> Option<Value> {
+    match effort {
+        "none" => Some(json!(false)),
+        "minimal" => Some(json!("low")),
+        l @ ("low" | "medium" | "high" | "max") => Some(json!(l)),
+        "xhigh" | "ultra" => Some(json!("max")),
+        _ => None,
+    }
 }
 
 /// What both completion endpoints read alike: `stream`, `stream_options.include_usage` and
@@ -231,18 +238,6 @@ async fn sse(
     })
     .await;
     r.unwrap_or_else(ApiError::openai)
-}
-
-/// How Go's `encoding/json` names a JSON value's kind in an unmarshal error.
-fn go_json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 fn random_id(n: usize) -> String {

@@ -22,17 +22,20 @@ pub async fn responses(State(state): State<crate::server::State>, body: Bytes) -
     };
     let streaming = r.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let mut shape = Shape::new(&r);
-    let running = match infer::start(&state, req, started).await {
-        Ok(Started::Running(running)) => running,
-        Ok(Started::Nothing(whole)) => return axum::Json(shape.whole(whole)).into_response(),
-        Err(e) => return e.openai(),
+    let whole = |w| axum::Json(shape.whole(w)).into_response();
+    let running = match infer::run_or_answer(
+        &state,
+        req,
+        started,
+        streaming,
+        whole,
+        ApiError::openai,
+    )
+    .await
+    {
+        Ok(running) => running,
+        Err(response) => return response,
     };
-    if !streaming {
-        return match running.collect().await {
-            Ok(whole) => axum::Json(shape.whole(whole)).into_response(),
-            Err(e) => e.openai(),
-        };
-    }
     stream::completion(running, Framing::Sse, move |out| shape.events(out))
         .await
         .unwrap_or_else(ApiError::openai)
@@ -66,21 +69,17 @@ fn request(r: &Map<String, Value>) -> Result<InferRequest, ApiError> {
     if let Some(v) = r.get("max_output_tokens").filter(|v| !v.is_null()) {
         o.insert("num_predict".into(), v.clone());
     }
-    let think = match r
+    let effort = r
         .get("reasoning")
         .and_then(|c| c.get("effort"))
-        .and_then(Value::as_str)
-    {
+        .and_then(Value::as_str);
+    let think = match effort {
         None => None,
-        Some("none") => Some(json!(false)),
-        Some("minimal") => Some(json!("low")),
-        Some(l @ ("low" | "medium" | "high" | "max")) => Some(json!(l)),
-        Some("xhigh" | "ultra") => Some(json!("max")),
-        Some(other) => {
-            return Err(invalid(&format!(
-                "invalid reasoning value: \"{other}\" (must be \"minimal\", \"low\", \"medium\", \"high\", \"xhigh\", \"ultra\", \"max\", or \"none\")"
-            )));
-        }
+        Some(e) => Some(effort_think(e).ok_or_else(|| {
+            invalid(&format!(
+                "invalid reasoning value: \"{e}\" (must be \"minimal\", \"low\", \"medium\", \"high\", \"xhigh\", \"ultra\", \"max\", or \"none\")"
+            ))
+        })?),
     };
     let mut format = match r.get("text").and_then(|t| t.get("format")) {
         Some(f) if f.get("type").and_then(Value::as_str) == Some("json_schema") => {
