@@ -765,13 +765,9 @@ impl Engine<'_, '_> {
                 .decode(data.trim())
                 .map_err(|e| format!("invalid image data: {e}"))?;
             let image = vision.image(&bytes)?;
-            images.push((prompt.len(), image));
-            prompt.extend(
-                images
-                    .last()
-                    .map(|(_, i)| i.placeholders())
-                    .unwrap_or_default(),
-            );
+            let at = prompt.len();
+            prompt.extend(image.placeholders());
+            images.push((at, image));
             prompt.extend(self.model.vocab().tokenize(text.as_bytes(), false, true));
         }
         Ok((prompt, images))
